@@ -1,0 +1,86 @@
+# llmfleet.deepseek — the two commands are `make lab` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+BIN       := $(CURDIR)/$(VENV)/bin
+PY        ?= python3
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# Plain logs (CI reads them as text).
+export NO_COLOR := 1
+export PY_COLORS := 0
+export ANSIBLE_NOCOLOR := 1
+STAGE     := scripts/stage.sh
+TESTBED   := scripts/testbed.sh
+SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+SCENARIO  ?=
+
+.PHONY: help venv lock deps lint sanity unit molecule test lab lab-down clean build
+
+help:
+	@echo "make lab        start the lab (local hosts over SSH) and run site.yml against it"
+	@echo "make lab-down   remove the lab and stop everything it started"
+	@echo "make test       everything CI runs: lint, sanity, unit, every Molecule scenario"
+	@echo "make venv | lint | sanity | unit | molecule [SCENARIO=name] | build | clean"
+
+# The pinned toolchain. Rebuilt when requirements.txt or constraints.txt change.
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: requirements.txt constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt -c constraints.txt
+	touch $@
+
+# Re-resolve the toolchain from requirements.txt and write the exact versions to constraints.txt.
+lock:
+	rm -rf .lock-venv && $(PY) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install -q --upgrade pip
+	.lock-venv/bin/python -m pip install -q -r requirements.txt
+	{ echo '# Exact toolchain versions (pip freeze of `make venv`); regenerate with `make lock`.'; \
+	  .lock-venv/bin/python -m pip freeze --all | grep -vE '^(pip|setuptools|wheel)=='; } > constraints.txt
+	rm -rf .lock-venv
+
+# Debian packages of the test bed (Docker engine, mmdebstrap, apt-cacher-ng); needs root.
+deps:
+	$(TESTBED) deps
+
+lint: venv
+	yamllint --strict .
+	ansible-lint --profile production
+	$(BIN)/python scripts/role_docs.py --check
+
+sanity: venv
+	scripts/sanity.sh
+
+unit: venv
+	pytest -q tests/unit
+
+# One scenario (SCENARIO=name) or all of them, on one test bed started once.
+molecule: venv deps
+	@set -euo pipefail; was_up=0; $(TESTBED) status && was_up=1; \
+	eval "$$($(TESTBED) up)"; trap '[ $$was_up = 1 ] || $(TESTBED) down' EXIT; \
+	rc=0; for s in $(if $(SCENARIO),$(SCENARIO),$(SCENARIOS)); do \
+	  $(STAGE) "molecule $$s" molecule test -s $$s || rc=1; \
+	done; exit $$rc
+
+test: venv
+	@export LLMFLEET_TIMINGS=$$(mktemp); rc=0; \
+	$(STAGE) lint $(MAKE) --no-print-directory lint || rc=1; \
+	$(STAGE) sanity $(MAKE) --no-print-directory sanity || rc=1; \
+	$(STAGE) unit $(MAKE) --no-print-directory unit || rc=1; \
+	$(STAGE) molecule $(MAKE) --no-print-directory molecule || rc=1; \
+	echo "== timings"; cat $$LLMFLEET_TIMINGS; rm -f $$LLMFLEET_TIMINGS; exit $$rc
+
+lab: venv deps
+	scripts/lab.sh up
+
+lab-down:
+	scripts/lab.sh down
+
+build: venv
+	ansible-galaxy collection build --force
+
+clean: lab-down
+	$(TESTBED) clean
+	rm -rf .sanity tests/output .pytest_cache llmfleet-deepseek-*.tar.gz

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The lab: containers with systemd as PID 1 standing in for GPU servers, on their own network,
+# reached over SSH with a generated key, then `ansible-playbook site.yml -i inventories/lab`.
+#
+#   scripts/lab.sh up     start (or re-use) the lab hosts and converge them
+#   scripts/lab.sh down   remove the lab hosts, their network and keys; stop the test bed
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+LAB=$root/.lab
+INVENTORY=inventories/lab
+NETWORK=llmfleet-lab
+SUBNET=10.98.10.0/24
+ADMIN=llmfleet-admin
+
+log() { printf '[lab] %s\n' "$*" >&2; }
+
+# name<TAB>address for every host of the lab inventory.
+lab_hosts() {
+  ansible-inventory -i "$INVENTORY" --list | python3 -c '
+import json, sys
+inv = json.load(sys.stdin)
+for name, hv in sorted(inv["_meta"]["hostvars"].items()):
+    print("%s\t%s" % (name, hv["ansible_host"]))'
+}
+
+start_host() {
+  local name=$1 addr=$2
+  if [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" = true ]; then
+    log "$name ($addr) is running"
+    return 0
+  fi
+  docker rm -f "$name" >/dev/null 2>&1 || true
+  # A new host has new ssh host keys: forget the old ones.
+  [ -f "$LAB/ssh/known_hosts" ] && ssh-keygen -q -f "$LAB/ssh/known_hosts" -R "$addr" >/dev/null 2>&1 || true
+  log "starting $name ($addr)"
+  # systemd as PID 1 on this kind of machine: the settings of docs/testing.md.
+  docker run -d --name "$name" --hostname "$name" \
+    --label llmfleet.testbed=1 --label llmfleet.lab=1 \
+    --network "$NETWORK" --ip "$addr" \
+    --cgroupns host -v /sys/fs/cgroup/systemd:/sys/fs/cgroup/systemd:rw \
+    --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
+    --cap-add NET_ADMIN --stop-signal SIGRTMIN+3 \
+    "$LLMFLEET_IMAGE" /sbin/init >/dev/null
+}
+
+# What cloud-init or a kickstart does on a real server: an admin user with our key and sudo.
+provision_host() {
+  local name=$1
+  docker exec "$name" systemctl is-system-running --wait >/dev/null 2>&1 || true
+  docker exec -i "$name" sh -eu -c "
+    id $ADMIN >/dev/null 2>&1 || useradd -m -s /bin/bash $ADMIN
+    install -d -m 0700 -o $ADMIN -g $ADMIN /home/$ADMIN/.ssh
+    cat > /home/$ADMIN/.ssh/authorized_keys
+    chown $ADMIN: /home/$ADMIN/.ssh/authorized_keys; chmod 0600 /home/$ADMIN/.ssh/authorized_keys
+    echo '$ADMIN ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/$ADMIN; chmod 0440 /etc/sudoers.d/$ADMIN
+    systemctl is-active --quiet ssh || systemctl start ssh" <"$LAB/ssh/id_ed25519.pub"
+}
+
+up() {
+  eval "$(scripts/testbed.sh up)"
+  export DOCKER_HOST LLMFLEET_APT_PROXY LLMFLEET_IMAGE
+  mkdir -p "$LAB/ssh"
+  [ -f "$LAB/ssh/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C llmfleet-lab -f "$LAB/ssh/id_ed25519"
+  docker network inspect "$NETWORK" >/dev/null 2>&1 \
+    || docker network create --subnet "$SUBNET" --label llmfleet.testbed=1 "$NETWORK" >/dev/null
+  local hosts; hosts=$(lab_hosts)
+  while IFS=$'\t' read -r name addr; do start_host "$name" "$addr"; done <<<"$hosts"
+  while IFS=$'\t' read -r name addr; do provision_host "$name"; done <<<"$hosts"
+
+  log "running: ansible-playbook site.yml -i $INVENTORY"
+  local t0=$SECONDS
+  ansible-playbook site.yml -i "$INVENTORY" | tee "$LAB/last-run.log"
+  local took=$((SECONDS - t0))
+
+  echo
+  echo "== llmfleet lab: deployed (site.yml took ${took} s)"
+  printf '%-12s %-14s %s\n' HOST ADDRESS "SSH"
+  while IFS=$'\t' read -r name addr; do
+    printf '%-12s %-14s ssh -i .lab/ssh/id_ed25519 -o UserKnownHostsFile=.lab/ssh/known_hosts %s@%s\n' \
+      "$name" "$addr" "$ADMIN" "$addr"
+  done <<<"$hosts"
+  echo "Roles, GPU findings and skipped steps per host: the 'Print what was deployed where' task above."
+  echo "These hosts have no GPU (llmfleet_require_gpu: false in $INVENTORY): GPU-only steps are skipped."
+  echo "Remove everything with: make lab-down"
+}
+
+down() {
+  if [ -S "${LLMFLEET_TESTBED:-/var/tmp/llmfleet-testbed}/docker/docker.sock" ]; then
+    eval "$(scripts/testbed.sh env)"
+    if docker info >/dev/null 2>&1; then
+      local ids; ids=$(docker ps -aq --filter label=llmfleet.lab=1)
+      [ -n "$ids" ] && { log "removing lab hosts"; docker rm -f $ids >/dev/null; }
+      docker network rm "$NETWORK" >/dev/null 2>&1 || true
+    fi
+  fi
+  rm -rf "$LAB"
+  scripts/testbed.sh down
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac

@@ -48,6 +48,7 @@ deps:
 lint: venv
 	yamllint --strict .
 	ansible-lint --profile production
+	antsibull-changelog lint
 	$(BIN)/python scripts/role_docs.py --check
 
 sanity: venv

@@ -16,13 +16,13 @@ TESTBED   := scripts/testbed.sh
 SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 SCENARIO  ?=
 
-.PHONY: help venv lock deps lint sanity unit molecule test lab lab-down clean build
+.PHONY: help venv lock deps lint sanity unit molecule test lab lab-down clean build build-check
 
 help:
 	@echo "make lab        start the lab (local hosts over SSH) and run site.yml against it"
 	@echo "make lab-down   remove the lab and stop everything it started"
 	@echo "make test       everything CI runs: lint, sanity, unit, every Molecule scenario"
-	@echo "make venv | lint | sanity | unit | molecule [SCENARIO=name] | build | clean"
+	@echo "make venv | lint | sanity | build-check | unit | molecule [SCENARIO=name] | build | clean"
 
 # The pinned toolchain. Rebuilt when requirements.txt or constraints.txt change.
 venv: $(VENV)/.stamp
@@ -41,7 +41,8 @@ lock:
 	  .lock-venv/bin/python -m pip freeze --all | grep -vE '^(pip|setuptools|wheel)=='; } > constraints.txt
 	rm -rf .lock-venv
 
-# Debian packages of the test bed (Docker engine, mmdebstrap, apt-cacher-ng); needs root.
+# Debian packages of the test bed (Docker engine, mmdebstrap, apt-cacher-ng, shellcheck for
+# sanity); needs root.
 deps:
 	$(TESTBED) deps
 
@@ -51,7 +52,7 @@ lint: venv
 	antsibull-changelog lint
 	$(BIN)/python scripts/role_docs.py --check
 
-sanity: venv
+sanity: venv deps
 	scripts/sanity.sh
 
 unit: venv
@@ -69,6 +70,7 @@ test: venv
 	@export LLMFLEET_TIMINGS=$$(mktemp); rc=0; \
 	$(STAGE) lint $(MAKE) --no-print-directory lint || rc=1; \
 	$(STAGE) sanity $(MAKE) --no-print-directory sanity || rc=1; \
+	$(STAGE) build $(MAKE) --no-print-directory build-check || rc=1; \
 	$(STAGE) unit $(MAKE) --no-print-directory unit || rc=1; \
 	$(STAGE) molecule $(MAKE) --no-print-directory molecule || rc=1; \
 	echo "== timings"; cat $$LLMFLEET_TIMINGS; rm -f $$LLMFLEET_TIMINGS; exit $$rc
@@ -81,6 +83,10 @@ lab-down:
 
 build: venv
 	ansible-galaxy collection build --force
+
+# The built artifact installs, its playbook resolves and its docs render (scripts/build_check.sh).
+build-check: venv
+	scripts/build_check.sh
 
 clean: lab-down
 	$(TESTBED) clean

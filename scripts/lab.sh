@@ -32,7 +32,9 @@ start_host() {
   fi
   docker rm -f "$name" >/dev/null 2>&1 || true
   # A new host has new ssh host keys: forget the old ones.
-  [ -f "$LAB/ssh/known_hosts" ] && ssh-keygen -q -f "$LAB/ssh/known_hosts" -R "$addr" >/dev/null 2>&1 || true
+  if [ -f "$LAB/ssh/known_hosts" ]; then
+    ssh-keygen -q -f "$LAB/ssh/known_hosts" -R "$addr" >/dev/null 2>&1 || true
+  fi
   log "starting $name ($addr)"
   # systemd as PID 1 on this kind of machine: the settings of docs/testing.md.
   docker run -d --name "$name" --hostname "$name" \
@@ -89,8 +91,8 @@ down() {
   if [ -S "${LLMFLEET_TESTBED:-/var/tmp/llmfleet-testbed}/docker/docker.sock" ]; then
     eval "$(scripts/testbed.sh env)"
     if docker info >/dev/null 2>&1; then
-      local ids; ids=$(docker ps -aq --filter label=llmfleet.lab=1)
-      [ -n "$ids" ] && { log "removing lab hosts"; docker rm -f $ids >/dev/null; }
+      local ids; mapfile -t ids < <(docker ps -aq --filter label=llmfleet.lab=1)
+      if [ ${#ids[@]} -gt 0 ]; then log "removing lab hosts"; docker rm -f "${ids[@]}" >/dev/null; fi
       docker network rm "$NETWORK" >/dev/null 2>&1 || true
     fi
   fi

@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Writes the variable table of each role's page (docs/roles/<role>.md) from its
 meta/argument_specs.yml, so the table is never written twice by hand.
 
-    scripts/role_docs.py          rewrite the tables
-    scripts/role_docs.py --check  exit 1, naming the pages, when a table is stale or missing
+    python3 scripts/role_docs.py          rewrite the tables
+    python3 scripts/role_docs.py --check  exit 1, naming the pages, when a table is stale or missing
 
 The table stands between the two marker lines below; the rest of the page is prose.
 """
@@ -57,8 +56,8 @@ def render_table(spec_file):
         desc = spec.get("description", "")
         if isinstance(desc, list):
             desc = " ".join(desc)
-        lines.append("| `%s` | %s | %s | %s |" % (name, _cell(_type(spec)), _cell(_default(spec.get("default"))),
-                                                 _cell(_markup(desc))))
+        cells = (name, _cell(_type(spec)), _cell(_default(spec.get("default"))), _cell(_markup(desc)))
+        lines.append("| `%s` | %s | %s | %s |" % cells)
     return "\n".join(lines)
 
 
@@ -67,7 +66,7 @@ def splice(page_text, table):
     block = "%s\n%s\n%s" % (BEGIN, table, END)
     if BEGIN in page_text and END in page_text:
         head, rest = page_text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
+        tail = rest.split(END, 1)[1]
         return head + block + tail
     return page_text.rstrip("\n") + "\n\n## Variables\n\n" + block + "\n"
 

@@ -23,4 +23,6 @@ cp "$root/tests/sanity/get_pip_standin.py" "$standin"
 rm -rf "$dest"; mkdir -p "$dest"
 (cd "$root" && git ls-files -z --cached --others --exclude-standard | xargs -0 -r cp -P --parents -t "$dest")
 cd "$dest"
+# Its own git repository, so ansible-test lists exactly these files (not the ignored copy's parent).
+git init -q . && git add -A
 ansible-test sanity --venv --python "$py" --color no "$@"

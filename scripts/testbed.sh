@@ -12,7 +12,7 @@ set -euo pipefail
 
 TB=${LLMFLEET_TESTBED:-/var/tmp/llmfleet-testbed}
 SOCK="$TB/docker/docker.sock"
-IMAGE=${LLMFLEET_IMAGE:-llmfleet/bookworm-systemd:1}
+IMAGE=${LLMFLEET_IMAGE:-llmfleet/bookworm-systemd:4}
 MIRROR=${LLMFLEET_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 ACNG_PORT=3142
 # Packages baked into the instance image: systemd as PID 1, what Ansible needs on a target
@@ -24,7 +24,7 @@ export DOCKER_HOST="unix://$SOCK"
 log() { printf '[testbed] %s\n' "$*" >&2; }
 
 deps() {
-  local want=(docker.io mmdebstrap apt-cacher-ng openssh-client make) missing=()
+  local want=(docker.io mmdebstrap apt-cacher-ng openssh-client make git shellcheck) missing=()
   for p in "${want[@]}"; do
     dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
@@ -85,8 +85,12 @@ build_image() {
   mkdir -p "$TB/tmp"
   log "building $IMAGE with mmdebstrap (Debian 12, systemd as PID 1)"
   # The proxy is used for the build only: the hook removes mmdebstrap's apt.conf before import.
-  # ssh host keys are made per instance at first boot, never baked into the image.
-  TMPDIR="$TB/tmp" mmdebstrap --quiet --variant=minbase --include="$INCLUDE" \
+  # ssh host keys are made per instance at first boot, never baked into the image. The package
+  # index is kept (as on an installed server): without it, apt in --check mode, which may not
+  # update the index, would know no package at all.
+  # The hooks run inside mmdebstrap, where $1 is the new root: single quotes are meant.
+  # shellcheck disable=SC2016
+  TMPDIR="$TB/tmp" mmdebstrap --quiet --variant=minbase --include="$INCLUDE" --skip=cleanup/apt/lists \
     --aptopt="Acquire::http::Proxy \"http://127.0.0.1:$ACNG_PORT\"" \
     --customize-hook='rm -f "$1/etc/machine-id" "$1"/etc/ssh/ssh_host_* "$1/etc/apt/apt.conf.d/99mmdebstrap"; touch "$1/etc/machine-id"' \
     --customize-hook='mkdir -p "$1/etc/systemd/system/ssh.service.d"; printf "[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n" >"$1/etc/systemd/system/ssh.service.d/10-keygen.conf"' \
@@ -117,8 +121,8 @@ stop_pid() {
 down() {
   stop_pid "$TB/acng/acng.pid" apt-cacher-ng
   if docker_ok; then
-    local ids; ids=$(docker ps -aq --filter label=llmfleet.testbed=1 2>/dev/null || true)
-    [ -n "$ids" ] && docker rm -f $ids >/dev/null
+    local ids; mapfile -t ids < <(docker ps -aq --filter label=llmfleet.testbed=1 2>/dev/null || true)
+    if [ ${#ids[@]} -gt 0 ]; then docker rm -f "${ids[@]}" >/dev/null; fi
   fi
   stop_pid "$TB/docker/dockerd.pid" dockerd
 }

@@ -1,0 +1,63 @@
+"""site.yml on GPU-less hosts: the GPU gate fails before any change, skips are visible, and the
+run ends with a report of what was deployed where."""
+import os
+import re
+import subprocess
+
+import pytest
+
+SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+testinfra_hosts = ["site-node-1", "site-node-2"]
+
+
+def _site(*args):
+    cmd = ["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO, "converge.yml")] + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+
+
+@pytest.fixture(scope="module")
+def gated_run():
+    """site.yml with llmfleet_require_gpu true (a production inventory) on hosts without GPUs."""
+    return _site("-e", '{"llmfleet_require_gpu": true, "ubuntu_base_limits_nofile": 4096}')
+
+
+@pytest.fixture(scope="module")
+def plain_run():
+    return _site()
+
+
+def test_base_role_ran_on_every_host(host):
+    assert host.file("/etc/sysctl.d/90-llmfleet.conf").exists
+    assert host.user("llmfleet").exists
+
+
+def test_required_gpu_missing_fails_before_any_change(host, gated_run):
+    out = gated_run.stdout + gated_run.stderr
+    assert gated_run.returncode != 0, out
+    name = host.backend.get_hostname()
+    assert "%s has no NVIDIA GPU on its PCI bus, and llmfleet_require_gpu is true" % name in out
+    # The play stopped at the gate: no role task ran, nothing changed.
+    assert "TASK [ubuntu_base" not in out
+    assert "changed=0" in out and not re.search(r"changed=[1-9]", out)
+    assert "nofile 1048576" in host.file("/etc/security/limits.d/90-llmfleet.conf").content_string
+
+
+def test_gpu_less_hosts_say_what_they_skip(host, plain_run):
+    out = plain_run.stdout
+    assert plain_run.returncode == 0, out + plain_run.stderr
+    name = host.backend.get_hostname()
+    assert "%s: no NVIDIA GPU on the PCI bus (llmfleet_require_gpu is false)" % name in out
+
+
+def test_report_names_each_host_and_what_was_skipped(host, plain_run):
+    name = host.backend.get_hostname()
+    out = " ".join(plain_run.stdout.split())  # the report wraps long lines
+    line = out[out.index("%s (" % name):]
+    assert ", Debian 12." in line[:80] and "gpu_nodes): roles ubuntu_base" in line[:120]
+    assert "roles ubuntu_base; GPUs 0; skipped: GPU-only steps" in out
+    assert "because there is no NVIDIA GPU on the PCI bus and llmfleet_require_gpu is false" in out
+
+
+def test_second_run_changes_nothing(plain_run):
+    assert "changed=0" in plain_run.stdout and not re.search(r"changed=[1-9]", plain_run.stdout)

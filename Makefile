@@ -24,8 +24,14 @@ help:
 	@echo "make test       everything CI runs: lint, sanity, unit, every Molecule scenario"
 	@echo "make venv | lint | sanity | build-check | unit | molecule [SCENARIO=name] | build | clean"
 
-# The pinned toolchain. Rebuilt when requirements.txt or constraints.txt change.
-venv: $(VENV)/.stamp
+# The pinned toolchain. Rebuilt when requirements.txt or constraints.txt change. Also links this
+# repository as .cache/collections/ansible_collections/llmfleet/deepseek (ansible.cfg's
+# collections_path), so the collection's modules resolve when playbooks run from here.
+COLLECTION_LINK := .cache/collections/ansible_collections/llmfleet/deepseek
+venv: $(VENV)/.stamp $(COLLECTION_LINK)
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@) && ln -sfn ../../../.. $@
+
 $(VENV)/.stamp: requirements.txt constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -66,8 +72,10 @@ molecule: venv deps
 	  $(STAGE) "molecule $$s" molecule test -s $$s || rc=1; \
 	done; exit $$rc
 
-test: venv
+test:
 	@export LLMFLEET_TIMINGS=$$(mktemp); rc=0; \
+	$(STAGE) venv $(MAKE) --no-print-directory venv || exit 1; \
+	$(STAGE) deps $(MAKE) --no-print-directory deps || exit 1; \
 	$(STAGE) lint $(MAKE) --no-print-directory lint || rc=1; \
 	$(STAGE) sanity $(MAKE) --no-print-directory sanity || rc=1; \
 	$(STAGE) build $(MAKE) --no-print-directory build-check || rc=1; \

@@ -45,7 +45,11 @@ start_dockerd() {
   docker_ok && return 0
   mkdir -p "$TB/docker"
   log "starting dockerd (data in $TB/docker)"
+  # --iptables=false --ip-forward=false: dockerd leaves the host's firewall and forwarding alone,
+  # and instances have no route out: every download goes through the apt cache (the proxy path
+  # users configure with llmfleet_proxy_env), and no test traffic can leave this machine.
   setsid dockerd --data-root "$TB/docker/data" --exec-root "$TB/docker/exec" \
+    --iptables=false --ip-forward=false \
     --pidfile "$TB/docker/dockerd.pid" -H "$DOCKER_HOST" \
     >"$TB/docker/dockerd.log" 2>&1 </dev/null &
   for _ in $(seq 1 150); do docker_ok && return 0; sleep 0.2; done
@@ -125,6 +129,9 @@ down() {
     if [ ${#ids[@]} -gt 0 ]; then docker rm -f "${ids[@]}" >/dev/null; fi
   fi
   stop_pid "$TB/docker/dockerd.pid" dockerd
+  # dockerd leaves its default bridge behind; the lab's and Molecule's networks are removed
+  # with them.
+  if ip link show docker0 >/dev/null 2>&1 && ! docker_ok; then ip link delete docker0 || true; fi
 }
 
 case "${1:-}" in

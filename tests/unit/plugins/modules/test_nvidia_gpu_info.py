@@ -1,0 +1,200 @@
+"""nvidia_gpu_info against the FAKE NVML binding (tests/unit/fakes/fake_pynvml.py)."""
+import json
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.llmfleet.deepseek.plugins.modules import nvidia_gpu_info
+from fakes.fake_pynvml import FakePynvml, NVML_ERROR_DRIVER_NOT_LOADED, NVML_ERROR_UNKNOWN, h100
+
+VERSION_OPEN = ("NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build"
+                "  (dvs-builder@U22-I3-AF03-09-1)  Thu Oct 30 00:00:00 UTC 2025\n")
+VERSION_PROPRIETARY = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.261.03  Wed Sep 10 00:00:00 UTC 2025\n"
+
+
+class Exited(Exception):
+    def __init__(self, result, failed):
+        super().__init__(result)
+        self.result = result
+        self.failed = failed
+
+
+@pytest.fixture
+def sysfs(tmp_path):
+    """A PCI tree and a driver version file; returns (pci_root, version_file, add_device)."""
+    pci = tmp_path / "pci"
+    pci.mkdir()
+
+    def add(bus_id, vendor, klass):
+        dev = pci / bus_id
+        dev.mkdir()
+        (dev / "vendor").write_text(vendor + "\n")
+        (dev / "class").write_text(klass + "\n")
+
+    add("0000:00:00.0", "0x8086", "0x060000")
+    version = tmp_path / "version"
+    return pci, version, add
+
+
+def run(monkeypatch, args, lib, sysfs_fixture):
+    pci, version = sysfs_fixture[0], sysfs_fixture[1]
+    results = {}
+
+    def exit_json(self, **kwargs):
+        raise Exited(kwargs, False)
+
+    def fail_json(self, msg, **kwargs):
+        kwargs["msg"] = msg
+        raise Exited(kwargs, True)
+
+    monkeypatch.setattr(nvidia_gpu_info.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(nvidia_gpu_info.AnsibleModule, "fail_json", fail_json)
+
+    def loader():
+        if lib is None:
+            raise ImportError("No module named 'pynvml'")
+        return lib
+
+    with patch_module_args(args):
+        module = nvidia_gpu_info.build_module()
+        try:
+            module.exit_json(**nvidia_gpu_info.GpuInfo(module, loader=loader, pci_root=str(pci),
+                                                       version_file=str(version)).run())
+        except Exited as done:
+            results = done
+    return results
+
+
+def test_reads_a_full_h100(monkeypatch, sysfs):
+    sysfs[1].write_text(VERSION_OPEN)
+    sysfs[2]("0000:18:00.0", "0x10de", "0x030200")
+    done = run(monkeypatch, {}, FakePynvml(), sysfs)
+    assert not done.failed
+    res = done.result
+    assert res["changed"] is False and res["present"] is True
+    assert res["nvml"] == {"available": True, "reason": None}
+    assert res["host"] == {"driver_version": "580.159.04", "cuda_driver_version": "13.0",
+                           "nvml_version": "13.580.159.04", "kernel_module": "open",
+                           "kernel_module_version": "580.159.04", "gpu_count": 1}
+    gpu = res["gpus"][0]
+    assert gpu["index"] == 0 and gpu["name"] == "NVIDIA H100 80GB HBM3"
+    assert gpu["pci_bus_id"] == "00000000:18:00.0"  # bytes from the binding become text
+    assert gpu["memory_total_mib"] == 81559
+    assert gpu["architecture"] == "hopper" and gpu["compute_capability"] == "9.0"
+    assert gpu["persistence_mode"] is True and gpu["compute_mode"] == "default"
+    assert gpu["mig_mode"] == {"current": False, "pending": False}
+    assert gpu["ecc_mode"] == {"current": True, "pending": True}
+    assert gpu["application_clocks"] == {"graphics": 1980, "memory": 2619}
+    assert gpu["default_application_clocks"] == {"graphics": 1980, "memory": 2619}
+    assert gpu["max_clocks"] == {"graphics": 1980, "sm": 1980, "memory": 2619}
+    assert gpu["supported_memory_clocks"] == [2619, 1593]
+    assert len(gpu["supported_graphics_clocks"]["2619"]) == 110
+    assert gpu["supported_graphics_clocks"]["2619"][0] == 1980
+    assert (gpu["power_limit_w"], gpu["power_limit_default_w"]) == (700, 700)
+    assert (gpu["power_limit_min_w"], gpu["power_limit_max_w"]) == (200, 700)
+    assert gpu["temperature_c"] == 31 and gpu["clock_event_reasons"] == ["gpu_idle"]
+    assert gpu["nvlink"] == {"links": 0, "active": 0} and gpu["fabric"] is None
+    assert res["topology"] == {"gpu_count": 1, "nvlink_gpus": 0, "nvswitch_count": 0,
+                               "fabric_manager_needed": False, "architectures": ["hopper"]}
+    assert isinstance(res["elapsed_ms"], float)
+    json.dumps(res)  # what Ansible sends back must serialise
+
+
+def test_one_nvml_session_and_no_setter_called(monkeypatch, sysfs):
+    lib = FakePynvml(gpus=[h100(0), h100(1)])
+    run(monkeypatch, {}, lib, sysfs)
+    assert lib.calls.count("nvmlInit") == 1 and lib.calls.count("nvmlShutdown") == 1
+    assert lib.initialised == 0
+    assert not [c for c in lib.calls if any(w in c for w in ("Set", "Reset", "Clear"))]
+
+
+def test_selection_by_index_and_uuid_in_the_order_asked(monkeypatch, sysfs):
+    lib = FakePynvml(gpus=[h100(i) for i in range(8)])
+    done = run(monkeypatch, {"gpus": ["GPU-00000000-0000-4000-8000-000000000005", "2", "5"]}, lib, sysfs)
+    assert [g["index"] for g in done.result["gpus"]] == [5, 2]
+    assert done.result["host"]["gpu_count"] == 8 and done.result["topology"]["gpu_count"] == 8
+
+
+def test_unknown_gpu_fails_naming_what_exists(monkeypatch, sysfs):
+    lib = FakePynvml(gpus=[h100(0), h100(1)])
+    done = run(monkeypatch, {"gpus": ["7", "GPU-nope"]}, lib, sysfs)
+    assert done.failed
+    assert done.result["msg"].startswith("gpus: no GPU 7, GPU-nope on this host; it has 2 GPU(s): indices 0-1")
+    assert "GPU-00000000-0000-4000-8000-000000000001" in done.result["msg"]
+    assert lib.initialised == 0  # the session was closed
+
+
+def test_unsupported_fields_read_as_none(monkeypatch, sysfs):
+    gpu = h100(0, unsupported={"nvmlDeviceGetSerial", "nvmlDeviceGetMigMode", "nvmlDeviceGetApplicationsClock",
+                               "nvmlDeviceGetPowerManagementLimitConstraints"})
+    done = run(monkeypatch, {}, FakePynvml(gpus=[gpu]), sysfs)
+    g = done.result["gpus"][0]
+    assert g["serial"] is None and g["mig_mode"] is None
+    assert g["application_clocks"] == {"graphics": None, "memory": None}
+    assert g["power_limit_min_w"] is None and g["power_limit_w"] == 700
+
+
+def test_nvlink_and_fabric_make_fabric_manager_needed(monkeypatch, sysfs):
+    gpus = [h100(i, nvlinks=[1] * 18, fabric={"state": 3, "clique": 7}) for i in range(2)]
+    for i in range(2):
+        sysfs[2]("0000:%02x:00.0" % (0x18 + i), "0x10de", "0x030200")
+    sysfs[2]("0000:05:00.0", "0x10de", "0x068000")  # an NVSwitch
+    done = run(monkeypatch, {}, FakePynvml(gpus=gpus), sysfs)
+    res = done.result
+    assert res["gpus"][0]["nvlink"] == {"links": 18, "active": 18}
+    assert res["gpus"][0]["fabric"] == {"state": "completed", "status": 0, "clique_id": 7}
+    assert res["pci"]["nvswitches"] == ["0000:05:00.0"] and len(res["pci"]["gpus"]) == 2
+    assert res["topology"]["nvlink_gpus"] == 2 and res["topology"]["nvswitch_count"] == 1
+    assert res["topology"]["fabric_manager_needed"] is True
+
+
+def test_missing_library_fails_with_missing_required_lib(monkeypatch, sysfs):
+    done = run(monkeypatch, {}, None, sysfs)
+    assert done.failed and "nvidia-ml-py" in done.result["msg"]
+    assert "exception" in done.result
+
+
+def test_missing_library_tolerated_keeps_the_pci_view(monkeypatch, sysfs):
+    sysfs[2]("0000:18:00.0", "0x10de", "0x030200")
+    done = run(monkeypatch, {"allow_unavailable": True}, None, sysfs)
+    res = done.result
+    assert not done.failed
+    assert res["present"] is True and res["nvml"]["available"] is False
+    assert res["nvml"]["reason"] == "nvidia-ml-py (pynvml) is not installed"
+    assert res["host"]["gpu_count"] == 1 and res["host"]["driver_version"] is None
+    assert res["host"]["kernel_module"] is None  # no driver loaded: no version file
+
+
+def test_driver_not_loaded_is_a_clear_message(monkeypatch, sysfs):
+    done = run(monkeypatch, {}, FakePynvml(init_error=NVML_ERROR_DRIVER_NOT_LOADED), sysfs)
+    assert done.failed
+    assert done.result["msg"] == ("NVML is unavailable on this host: the NVIDIA driver is not loaded "
+                                  "(nvmlInit: Driver Not Loaded (NVML code 9))")
+
+
+def test_no_gpu_host_tolerated(monkeypatch, sysfs):
+    done = run(monkeypatch, {"allow_unavailable": True}, FakePynvml(init_error=NVML_ERROR_DRIVER_NOT_LOADED), sysfs)
+    assert done.result["present"] is False and done.result["gpus"] == []
+    assert done.result["topology"]["gpu_count"] == 0
+
+
+def test_other_nvml_errors_become_messages_not_tracebacks(monkeypatch, sysfs):
+    gpu = h100(0)
+    lib = FakePynvml(gpus=[gpu])
+
+    def broken(handle):
+        raise lib.NVMLError(NVML_ERROR_UNKNOWN)
+
+    lib.nvmlDeviceGetTemperature = lambda h, s: broken(h)
+    done = run(monkeypatch, {}, lib, sysfs)
+    assert done.failed
+    assert done.result["msg"] == "NVML failed while reading GPU facts: Unknown Error (NVML code 999)"
+    assert lib.initialised == 0
+
+
+def test_proprietary_module_flavour(monkeypatch, sysfs):
+    sysfs[1].write_text(VERSION_PROPRIETARY)
+    done = run(monkeypatch, {}, FakePynvml(driver="535.261.03"), sysfs)
+    assert done.result["host"]["kernel_module"] == "proprietary"
+    assert done.result["host"]["kernel_module_version"] == "535.261.03"

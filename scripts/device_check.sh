@@ -22,6 +22,9 @@ cd "$root" || exit 1
 rc=0
 echo "== nvidia_gpu_info"
 ansible-playbook -i localhost, -e "ansible_python_interpreter=$py" tests/device/gpu_info.yml 2>&1 | tee "$out/gpu_info.log" || rc=1
+echo "== nvidia_gpu --check --diff (the settings the GPU has, and different ones)"
+ansible-playbook -i localhost, -e "ansible_python_interpreter=$py" tests/device/gpu_settings_check.yml --check --diff 2>&1 \
+  | tee "$out/gpu_settings_check.log" || rc=1
 echo "== site.yml --check --diff (production gate: llmfleet_require_gpu true)"
 sitepy=/usr/bin/python3
 "$sitepy" -c 'import apt_pkg' 2>/dev/null || echo "note: $sitepy has no python3-apt; apt tasks cannot run in --check here"

@@ -341,3 +341,53 @@ def topology(gpus, pci, gpu_count=None):
         "fabric_manager_needed": nvswitches > 0 or bool(fabric),
         "architectures": sorted(set(g["architecture"] for g in gpus if g.get("architecture"))),
     }
+
+
+# -- settings (the desired-state side) ------------------------------------------------------
+COMPUTE_MODE_IDS = {"default": 0, "prohibited": 2, "exclusive_process": 3}
+SETTINGS = ("persistence_mode", "compute_mode", "power_limit", "application_clocks", "locked_clocks")
+
+
+class SettingError(Exception):
+    """NVML refused a change; the message names the GPU, the setting and why."""
+
+
+def read_settings(session, handle):
+    """The settings nvidia_gpu manages, as the GPU reports them (locked clocks cannot be read
+    through NVML: the caller supplies them from its own record)."""
+    lib, opt = session.lib, session.optional
+    persistence = opt(lib.nvmlDeviceGetPersistenceMode, handle)
+    compute = opt(lib.nvmlDeviceGetComputeMode, handle)
+    return {
+        "persistence_mode": bool(persistence) if persistence is not None else None,
+        "compute_mode": COMPUTE_MODES.get(compute, str(compute)) if compute is not None else None,
+        "power_limit": _watts(opt(lib.nvmlDeviceGetPowerManagementLimit, handle)),
+        "application_clocks": {
+            "memory": opt(lib.nvmlDeviceGetApplicationsClock, handle, CLOCK_MEM),
+            "graphics": opt(lib.nvmlDeviceGetApplicationsClock, handle, CLOCK_GRAPHICS),
+        },
+    }
+
+
+def apply_setting(session, handle, name, value):
+    """One NVML set call for one setting. `value` is the normalised desired value
+    (application_clocks / locked_clocks: a dict, or None for 'back to default / unlocked')."""
+    lib = session.lib
+    if name == "persistence_mode":
+        lib.nvmlDeviceSetPersistenceMode(handle, 1 if value else 0)
+    elif name == "compute_mode":
+        lib.nvmlDeviceSetComputeMode(handle, COMPUTE_MODE_IDS[value])
+    elif name == "power_limit":
+        lib.nvmlDeviceSetPowerManagementLimit(handle, int(round(value * 1000)))
+    elif name == "application_clocks":
+        if value is None:
+            lib.nvmlDeviceResetApplicationsClocks(handle)
+        else:
+            lib.nvmlDeviceSetApplicationsClocks(handle, value["memory"], value["graphics"])
+    elif name == "locked_clocks":
+        if value is None:
+            lib.nvmlDeviceResetGpuLockedClocks(handle)
+        else:
+            lib.nvmlDeviceSetGpuLockedClocks(handle, value["min"], value["max"])
+    else:
+        raise ValueError("unknown setting %s" % name)

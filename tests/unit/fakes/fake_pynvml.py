@@ -69,6 +69,9 @@ def h100(index=0, **overrides):
         "nvlinks": [],
         "fabric": None,
         "unsupported": set(),  # names of NVML functions that answer NOT_SUPPORTED for this GPU
+        "refused": set(),  # names of NVML set functions that answer NO_PERMISSION
+        "ignored": set(),  # names of NVML set functions that succeed but change nothing
+        "locked": None,  # what nvmlDeviceSetGpuLockedClocks last set (NVML cannot read it back)
     }
     gpu.update(overrides)
     return gpu
@@ -214,3 +217,53 @@ class FakePynvml:
             return 0
         info.state, info.status, info.cliqueId = fabric["state"], fabric.get("status", 0), fabric.get("clique", 0)
         return 0
+
+    # -- device writes ---------------------------------------------------------------------
+    def _set(self, h, fn):
+        gpu = self._gpu(h, fn)
+        if fn in gpu["refused"]:
+            raise NVMLError(NVML_ERROR_NO_PERMISSION)
+        return None if fn in gpu["ignored"] else gpu
+
+    def nvmlDeviceSetPersistenceMode(self, h, mode):
+        gpu = self._set(h, "nvmlDeviceSetPersistenceMode")
+        if gpu is not None:
+            gpu["persistence"] = mode
+
+    def nvmlDeviceSetComputeMode(self, h, mode):
+        gpu = self._set(h, "nvmlDeviceSetComputeMode")
+        if gpu is not None:
+            gpu["compute_mode"] = mode
+
+    def nvmlDeviceSetPowerManagementLimit(self, h, milliwatts):
+        gpu = self._set(h, "nvmlDeviceSetPowerManagementLimit")
+        if gpu is not None:
+            low, high = self.gpus[h]["power_constraints"]
+            if not low <= milliwatts <= high:
+                raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+            gpu["power_limit"] = milliwatts
+
+    def nvmlDeviceSetApplicationsClocks(self, h, mem, graphics):
+        gpu = self._set(h, "nvmlDeviceSetApplicationsClocks")
+        if gpu is not None:
+            if graphics not in self.gpus[h]["graphics_clocks"].get(mem, []):
+                raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+            gpu["app_clocks"] = {0: graphics, 2: mem}
+
+    def nvmlDeviceResetApplicationsClocks(self, h):
+        gpu = self._set(h, "nvmlDeviceResetApplicationsClocks")
+        if gpu is not None:
+            gpu["app_clocks"] = dict(gpu["default_app_clocks"])
+
+    def nvmlDeviceSetGpuLockedClocks(self, h, low, high):
+        gpu = self._set(h, "nvmlDeviceSetGpuLockedClocks")
+        if gpu is not None:
+            gpu["locked"] = (low, high)
+
+    def nvmlDeviceResetGpuLockedClocks(self, h):
+        gpu = self._set(h, "nvmlDeviceResetGpuLockedClocks")
+        if gpu is not None:
+            gpu["locked"] = None
+
+    def setters_called(self):
+        return [c for c in self.calls if c.startswith(("nvmlDeviceSet", "nvmlDeviceReset"))]

@@ -1,0 +1,379 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: llmfleet.deepseek contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: nvidia_gpu
+short_description: Keep NVIDIA GPU settings in a desired state through NVML
+version_added: "0.1.0"
+description:
+  - Reads each selected GPU's settings through NVML (nvidia-ml-py), compares them with the request
+    and changes only what differs. Every option is optional; an option left out is left alone.
+  - Before any change, validates the whole request against what every selected GPU reports (a
+    clock it does not support, a power limit outside its constraints, an unknown GPU). A bad
+    request fails naming the GPU, the value and what is accepted, and no GPU is changed.
+  - After a change, reads the values back and fails if a GPU did not take them.
+  - NVML cannot read locked clocks back. The module records the locked clocks it set in
+    O(state_file) and compares against that record; a lock set by other means is not seen.
+author:
+  - llmfleet.deepseek maintainers (@llmfleet)
+options:
+  gpus:
+    description: GPUs to manage, by index (V(0)) or uuid (V(GPU-...)). Empty means every GPU.
+    type: list
+    elements: str
+    default: []
+  persistence_mode:
+    description:
+      - Driver persistence mode. NVIDIA recommends the C(nvidia-persistenced) daemon over this
+        switch; the gpu_tuning role enables the daemon.
+    type: bool
+  application_clocks:
+    description:
+      - "Application clocks as a map C({memory: MHz, graphics: MHz}), or V(default) for the GPU's
+        default application clocks."
+      - The memory clock must be one the GPU lists, and the graphics clock one it lists for
+        that memory clock (the C(supported_memory_clocks) and C(supported_graphics_clocks) that
+        M(llmfleet.deepseek.nvidia_gpu_info) returns).
+    type: raw
+  locked_clocks:
+    description:
+      - "Lock the GPU (graphics) clock into a range C({min: MHz, max: MHz}), or V(reset) to unlock."
+      - Both bounds must lie between the lowest supported graphics clock and the maximum graphics
+        clock, and min must not exceed max.
+    type: raw
+  power_limit:
+    description:
+      - Power limit in watts (an integer), or V(default) for the GPU's default limit. Must lie
+        within the GPU's min/max constraints.
+    type: raw
+  compute_mode:
+    description: Compute mode.
+    type: str
+    choices: [default, exclusive_process, prohibited]
+  state_file:
+    description: Where the module records the locked clocks it set (JSON, by GPU uuid).
+    type: path
+    default: /var/lib/llmfleet/nvidia-gpu-state.json
+attributes:
+  check_mode:
+    support: full
+    description: Reports exactly what would change; makes no NVML call that sets anything.
+  diff_mode:
+    support: full
+    description: One before/after pair per changed GPU, with only the settings that change.
+requirements:
+  - nvidia-ml-py (the C(pynvml) module) and a loaded NVIDIA driver on the managed host.
+  - Root (NVML refuses setting changes to other users).
+seealso:
+  - module: llmfleet.deepseek.nvidia_gpu_info
+"""
+
+EXAMPLES = r"""
+- name: Maximum performance on every GPU
+  llmfleet.deepseek.nvidia_gpu:
+    persistence_mode: true
+    application_clocks: {memory: 2619, graphics: 1980}
+    power_limit: default
+    compute_mode: default
+
+- name: Cap power on two GPUs, leave everything else alone
+  llmfleet.deepseek.nvidia_gpu:
+    gpus: [0, GPU-5b9c2c4e-8f3a-4d43-9a0e-0c1d2e3f4a5b]
+    power_limit: 500
+
+- name: Lock the graphics clock, then later unlock it
+  llmfleet.deepseek.nvidia_gpu:
+    locked_clocks: {min: 1755, max: 1980}
+
+- name: Unlock
+  llmfleet.deepseek.nvidia_gpu:
+    locked_clocks: reset
+"""
+
+RETURN = r"""
+gpus:
+  description: One entry per selected GPU with the changes made (or, in check mode, that would be made).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - index: 0
+      uuid: GPU-5b9c2c4e-8f3a-4d43-9a0e-0c1d2e3f4a5b
+      changes:
+        power_limit: {before: 700, after: 500}
+changes:
+  description: Number of settings changed (or that would change) over all GPUs.
+  returned: always
+  type: int
+  sample: 1
+elapsed_ms:
+  description: Time the module spent, in milliseconds.
+  returned: always
+  type: float
+  sample: 63.2
+"""
+
+import json
+import os
+import tempfile
+import time
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.llmfleet.deepseek.plugins.module_utils import nvml
+
+
+def build_module():
+    return AnsibleModule(
+        argument_spec=dict(
+            gpus=dict(type="list", elements="str", default=[]),
+            persistence_mode=dict(type="bool"),
+            application_clocks=dict(type="raw"),
+            locked_clocks=dict(type="raw"),
+            power_limit=dict(type="raw"),
+            compute_mode=dict(type="str", choices=sorted(nvml.COMPUTE_MODE_IDS)),
+            state_file=dict(type="path", default="/var/lib/llmfleet/nvidia-gpu-state.json"),
+        ),
+        supports_check_mode=True,
+    )
+
+
+def _int(value):
+    if isinstance(value, bool):
+        raise ValueError(value)
+    return int(str(value).strip())
+
+
+class RequestError(Exception):
+    pass
+
+
+def parse_request(params):
+    """The options as {setting: value}: dicts of ints, 'default'/'reset' markers, or ints.
+    Raises RequestError for shapes no GPU could accept."""
+    req = {}
+    if params.get("persistence_mode") is not None:
+        req["persistence_mode"] = params["persistence_mode"]
+    if params.get("compute_mode") is not None:
+        req["compute_mode"] = params["compute_mode"]
+    value = params.get("power_limit")
+    if value is not None:
+        if value == "default":
+            req["power_limit"] = "default"
+        else:
+            try:
+                req["power_limit"] = _int(value)
+            except ValueError:
+                raise RequestError("power_limit: %r is not accepted; give watts as an integer, or 'default'" % (value,))
+    value = params.get("application_clocks")
+    if value is not None:
+        if value == "default":
+            req["application_clocks"] = "default"
+        else:
+            try:
+                if sorted(value) != ["graphics", "memory"]:
+                    raise ValueError(value)
+                req["application_clocks"] = {"memory": _int(value["memory"]), "graphics": _int(value["graphics"])}
+            except (TypeError, ValueError, AttributeError):
+                raise RequestError("application_clocks: %r is not accepted; give {memory: MHz, graphics: MHz} "
+                                   "or 'default'" % (value,))
+    value = params.get("locked_clocks")
+    if value is not None:
+        if value == "reset":
+            req["locked_clocks"] = "reset"
+        else:
+            try:
+                if sorted(value) != ["max", "min"]:
+                    raise ValueError(value)
+                req["locked_clocks"] = {"min": _int(value["min"]), "max": _int(value["max"])}
+            except (TypeError, ValueError, AttributeError):
+                raise RequestError("locked_clocks: %r is not accepted; give {min: MHz, max: MHz} or 'reset'" % (value,))
+    return req
+
+
+def desired_for(gpu, request):
+    """(desired settings, problems) for one GPU, given its facts (nvml.NvmlSession.read_gpu)."""
+    name = "GPU %d (%s)" % (gpu["index"], gpu["uuid"])
+    want, problems = {}, []
+    for key, value in request.items():
+        if key == "power_limit":
+            low, high = gpu["power_limit_min_w"], gpu["power_limit_max_w"]
+            if value == "default":
+                value = gpu["power_limit_default_w"]
+            if value is None or low is None or high is None:
+                problems.append("%s: power_limit cannot be managed here (the GPU reports no power limit constraints)" % name)
+                continue
+            if not low <= value <= high:
+                problems.append("%s: power_limit %s W is outside what it accepts (%s-%s W)" % (name, value, low, high))
+                continue
+        elif key == "application_clocks":
+            if value == "default":
+                value = dict(gpu["default_application_clocks"])
+                if None in value.values():
+                    problems.append("%s: application_clocks cannot be managed here (no default application clocks reported)" % name)
+                    continue
+            else:
+                mems = gpu["supported_memory_clocks"]
+                if value["memory"] not in mems:
+                    problems.append("%s: application_clocks memory %s MHz is not supported; supported: %s"
+                                    % (name, value["memory"], ", ".join(str(m) for m in mems) or "none"))
+                    continue
+                graphics = gpu["supported_graphics_clocks"].get(str(value["memory"]), [])
+                if value["graphics"] not in graphics:
+                    problems.append("%s: application_clocks graphics %s MHz is not supported at memory %s MHz; "
+                                    "supported: %s-%s MHz in the steps nvidia_gpu_info lists"
+                                    % (name, value["graphics"], value["memory"], min(graphics), max(graphics)))
+                    continue
+        elif key == "locked_clocks" and value != "reset":
+            all_graphics = [c for clocks in gpu["supported_graphics_clocks"].values() for c in clocks]
+            low, high = (min(all_graphics) if all_graphics else None), gpu["max_clocks"]["graphics"]
+            if low is None or high is None:
+                problems.append("%s: locked_clocks cannot be managed here (no graphics clock range reported)" % name)
+                continue
+            if value["min"] > value["max"] or value["min"] < low or value["max"] > high:
+                problems.append("%s: locked_clocks %s-%s MHz is not accepted; min <= max, both within %s-%s MHz"
+                                % (name, value["min"], value["max"], low, high))
+                continue
+        elif key == "locked_clocks":
+            value = None
+        want[key] = value
+    return want, problems
+
+
+class GpuSettings:
+    def __init__(self, module, loader=nvml.load_pynvml):
+        self.module = module
+        self.loader = loader
+        self.state_file = module.params["state_file"]
+
+    def fail(self, msg, **extra):
+        self.module.fail_json(msg=msg, **extra)
+
+    def read_state(self):
+        try:
+            with open(self.state_file) as handle:
+                data = json.load(handle)
+            return data if isinstance(data, dict) else {}
+        except (IOError, OSError, ValueError):
+            return {}
+
+    def write_state(self, state):
+        directory = os.path.dirname(self.state_file)
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o755)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".nvidia-gpu-state")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(state, handle, indent=2, sort_keys=True)
+        os.chmod(tmp, 0o644)
+        self.module.atomic_move(tmp, self.state_file)
+
+    def run(self):
+        started = time.monotonic()
+        params = self.module.params
+        try:
+            request = parse_request(params)
+        except RequestError as exc:
+            self.fail(str(exc))
+        try:
+            lib = self.loader()
+        except ImportError:
+            self.fail(missing_required_lib("nvidia-ml-py"), exception=traceback.format_exc())
+        try:
+            with nvml.NvmlSession(lib) as session:
+                result = self.converge(session, request)
+        except nvml.NvmlUnavailable as exc:
+            self.fail("NVML is unavailable on this host: %s" % exc.reason)
+        except nvml.GpuSelectionError as exc:
+            self.fail("gpus: %s" % exc)
+        except lib.NVMLError as exc:
+            self.fail("NVML failed: %s" % nvml.describe_error(exc))
+        result["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
+        return result
+
+    def converge(self, session, request):
+        chosen = session.select(self.module.params["gpus"])
+        state = self.read_state()
+        plans, problems = [], []
+        for index, handle in chosen:
+            facts = session.read_gpu(index, handle)
+            want, bad = desired_for(facts, request)
+            problems.extend(bad)
+            now = nvml.read_settings(session, handle)
+            now["locked_clocks"] = state.get(facts["uuid"])
+            changes = {}
+            for key in nvml.SETTINGS:
+                if key in want and want[key] != now[key]:
+                    changes[key] = {"before": now[key], "after": want[key]}
+            plans.append((index, handle, facts, changes))
+        if problems:
+            # Nothing has been changed on any GPU at this point.
+            self.fail("nothing was changed on any GPU: " + "; ".join(problems))
+
+        result = {"changed": False, "changes": 0, "gpus": []}
+        diffs = []
+        for index, handle, facts, changes in plans:
+            result["gpus"].append({"index": index, "uuid": facts["uuid"], "changes": changes})
+            if changes:
+                diffs.append({
+                    "before_header": "GPU %d (%s)" % (index, facts["uuid"]),
+                    "after_header": "GPU %d (%s)" % (index, facts["uuid"]),
+                    "before": dict((k, v["before"]) for k, v in changes.items()),
+                    "after": dict((k, v["after"]) for k, v in changes.items()),
+                })
+        result["changes"] = sum(len(g["changes"]) for g in result["gpus"])
+        result["changed"] = result["changes"] > 0
+        if self.module._diff:
+            result["diff"] = diffs
+        if self.module.check_mode or not result["changed"]:
+            return result
+
+        done = []
+        for index, handle, facts, changes in plans:
+            for key in nvml.SETTINGS:  # persistence first, clocks last
+                if key not in changes:
+                    continue
+                after = changes[key]["after"]
+                value = after
+                if key == "application_clocks" and after == facts["default_application_clocks"]:
+                    value = None  # back to the defaults: NVML's reset, not a pinned copy of them
+                try:
+                    nvml.apply_setting(session, handle, key, value)
+                except session.lib.NVMLError as exc:
+                    code = nvml.error_code(exc)
+                    why = {nvml.NO_PERMISSION: "NVML refuses it to this user (run as root)",
+                           nvml.NOT_SUPPORTED: "this GPU does not support it"}.get(code, "")
+                    self.fail("GPU %d (%s): setting %s to %s failed: %s%s. Applied before the failure: %s"
+                              % (index, facts["uuid"], key, after, nvml.describe_error(exc),
+                                 " - " + why if why else "", ", ".join(done) or "nothing"),
+                              changed=bool(done), gpus=result["gpus"])
+                done.append("GPU %d %s" % (index, key))
+                if key == "locked_clocks":
+                    if after is None:
+                        state.pop(facts["uuid"], None)
+                    else:
+                        state[facts["uuid"]] = after
+                    self.write_state(state)
+            readback = nvml.read_settings(session, handle)
+            wrong = ["%s reads %s, not %s" % (k, readback[k], changes[k]["after"])
+                     for k in changes if k in readback and readback[k] != changes[k]["after"]]
+            if wrong:
+                self.fail("GPU %d (%s) did not take the settings: %s" % (index, facts["uuid"], "; ".join(wrong)),
+                          changed=True, gpus=result["gpus"])
+        return result
+
+
+def main():
+    module = build_module()
+    module.exit_json(**GpuSettings(module).run())
+
+
+if __name__ == "__main__":
+    main()

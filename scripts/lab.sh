@@ -12,6 +12,7 @@ INVENTORY=inventories/lab
 NETWORK=llmfleet-lab
 SUBNET=10.98.10.0/24
 ADMIN=llmfleet-admin
+NVML_VERSION=$(sed -n 's/^gpu_tuning_nvml_version: "\(.*\)"$/\1/p' roles/gpu_tuning/defaults/main.yml)
 
 log() { printf '[lab] %s\n' "$*" >&2; }
 
@@ -47,8 +48,11 @@ start_host() {
 }
 
 # What cloud-init or a kickstart does on a real server: an admin user with our key and sudo.
+# Plus the wheelhouse an offline bundle would bring: lab hosts have no route to PyPI.
 provision_host() {
   local name=$1
+  docker exec "$name" mkdir -p /srv/wheelhouse
+  docker cp "$LAB/wheelhouse/." "$name:/srv/wheelhouse/"
   docker exec "$name" systemctl is-system-running --wait >/dev/null 2>&1 || true
   docker exec -i "$name" sh -eu -c "
     id $ADMIN >/dev/null 2>&1 || useradd -m -s /bin/bash $ADMIN
@@ -66,6 +70,8 @@ up() {
   [ -f "$LAB/ssh/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C llmfleet-lab -f "$LAB/ssh/id_ed25519"
   docker network inspect "$NETWORK" >/dev/null 2>&1 \
     || docker network create --subnet "$SUBNET" --label llmfleet.testbed=1 "$NETWORK" >/dev/null
+  mkdir -p "$LAB/wheelhouse"
+  python3 -m pip download -q --no-deps --only-binary=:all: -d "$LAB/wheelhouse" "nvidia-ml-py==$NVML_VERSION"
   local hosts; hosts=$(lab_hosts)
   while IFS=$'\t' read -r name addr; do start_host "$name" "$addr"; done <<<"$hosts"
   while IFS=$'\t' read -r name addr; do provision_host "$name"; done <<<"$hosts"

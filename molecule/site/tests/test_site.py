@@ -38,7 +38,7 @@ def test_required_gpu_missing_fails_before_any_change(host, gated_run):
     name = host.backend.get_hostname()
     assert "%s has no NVIDIA GPU on its PCI bus, and llmfleet_require_gpu is true" % name in out
     # The play stopped at the gate: no role task ran, nothing changed.
-    assert "TASK [ubuntu_base" not in out
+    assert "TASK [ubuntu_base" not in out and "TASK [gpu_tuning" not in out
     assert "changed=0" in out and not re.search(r"changed=[1-9]", out)
     assert "nofile 1048576" in host.file("/etc/security/limits.d/90-llmfleet.conf").content_string
 
@@ -48,14 +48,16 @@ def test_gpu_less_hosts_say_what_they_skip(host, plain_run):
     assert plain_run.returncode == 0, out + plain_run.stderr
     name = host.backend.get_hostname()
     assert "%s: no NVIDIA GPU on the PCI bus (llmfleet_require_gpu is false)" % name in out
+    flat = " ".join(out.split())
+    assert "gpu_tuning: GPU settings skipped on %s: no NVIDIA GPU on this host." % name in flat
 
 
 def test_report_names_each_host_and_what_was_skipped(host, plain_run):
     name = host.backend.get_hostname()
     out = " ".join(plain_run.stdout.split())  # the report wraps long lines
     line = out[out.index("%s (" % name):]
-    assert ", Debian 12." in line[:80] and "gpu_nodes): roles ubuntu_base" in line[:120]
-    assert "roles ubuntu_base; GPUs 0; skipped: GPU-only steps" in out
+    assert ", Debian 12." in line[:80] and "gpu_nodes): roles ubuntu_base, gpu_tuning;" in line[:140]
+    assert "roles ubuntu_base, gpu_tuning; GPUs 0; skipped: GPU-only steps (gpu_tuning: GPU settings through NVML)" in out
     assert "because there is no NVIDIA GPU on the PCI bus and llmfleet_require_gpu is false" in out
 
 

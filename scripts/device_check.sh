@@ -25,10 +25,19 @@ ansible-playbook -i localhost, -e "ansible_python_interpreter=$py" tests/device/
 echo "== nvidia_gpu --check --diff (the settings the GPU has, and different ones)"
 ansible-playbook -i localhost, -e "ansible_python_interpreter=$py" tests/device/gpu_settings_check.yml --check --diff 2>&1 \
   | tee "$out/gpu_settings_check.log" || rc=1
+echo "== site.yml --check --diff --tags gpu_tuning:apply (the role's apply step; nvidia-ml-py from the torch venv)"
+for profile in "max_performance" "power_capped -e gpu_tuning_power_cap_w=500"; do
+  echo "-- profile $profile"
+  # shellcheck disable=SC2086  # the profile string carries its own -e
+  ansible-playbook -i tests/device/inventory.yml \
+    -e "gpu_tuning_venv=${py%/bin/python3}" -e gpu_tuning_profile=$profile \
+    site.yml --check --diff --tags gpu_tuning:apply 2>&1 | tee -a "$out/gpu_tuning_check.log" \
+    | grep -E "^(---|\+\+\+|[-+] )|changed=|fatal|skipping: .*apply" || true
+done
 echo "== site.yml --check --diff (production gate: llmfleet_require_gpu true)"
 sitepy=/usr/bin/python3
 "$sitepy" -c 'import apt_pkg' 2>/dev/null || echo "note: $sitepy has no python3-apt; apt tasks cannot run in --check here"
-ansible-playbook -i tests/device/inventory.yml -e "ansible_python_interpreter=$sitepy" site.yml --check --diff 2>&1 \
+ansible-playbook -i tests/device/inventory.yml site.yml --check --diff 2>&1 \
   | tee "$out/site_check.log"
 echo "site.yml --check exit: $?"
 if [ -s "$GPU_GUARD_LOG" ]; then

@@ -156,46 +156,38 @@ class RequestError(Exception):
     pass
 
 
+# option: (keyword meaning "back to the GPU's own state", keys of the map form, how to say it)
+_SHAPES = {
+    "power_limit": ("default", None, "watts as an integer, or 'default'"),
+    "application_clocks": ("default", ("graphics", "memory"), "{memory: MHz, graphics: MHz} or 'default'"),
+    "locked_clocks": ("reset", ("max", "min"), "{min: MHz, max: MHz} or 'reset'"),
+}
+
+
+def _parse_shaped(name, value):
+    keyword, keys, accepted = _SHAPES[name]
+    if value == keyword:
+        return keyword
+    try:
+        if keys is None:
+            return _int(value)
+        if tuple(sorted(value)) != keys:
+            raise ValueError(value)
+        return dict((key, _int(value[key])) for key in keys)
+    except (TypeError, ValueError, AttributeError):
+        raise RequestError("%s: %r is not accepted; give %s" % (name, value, accepted))
+
+
 def parse_request(params):
     """The options as {setting: value}: dicts of ints, 'default'/'reset' markers, or ints.
     Raises RequestError for shapes no GPU could accept."""
     req = {}
-    if params.get("persistence_mode") is not None:
-        req["persistence_mode"] = params["persistence_mode"]
-    if params.get("compute_mode") is not None:
-        req["compute_mode"] = params["compute_mode"]
-    value = params.get("power_limit")
-    if value is not None:
-        if value == "default":
-            req["power_limit"] = "default"
-        else:
-            try:
-                req["power_limit"] = _int(value)
-            except ValueError:
-                raise RequestError("power_limit: %r is not accepted; give watts as an integer, or 'default'" % (value,))
-    value = params.get("application_clocks")
-    if value is not None:
-        if value == "default":
-            req["application_clocks"] = "default"
-        else:
-            try:
-                if sorted(value) != ["graphics", "memory"]:
-                    raise ValueError(value)
-                req["application_clocks"] = {"memory": _int(value["memory"]), "graphics": _int(value["graphics"])}
-            except (TypeError, ValueError, AttributeError):
-                raise RequestError("application_clocks: %r is not accepted; give {memory: MHz, graphics: MHz} "
-                                   "or 'default'" % (value,))
-    value = params.get("locked_clocks")
-    if value is not None:
-        if value == "reset":
-            req["locked_clocks"] = "reset"
-        else:
-            try:
-                if sorted(value) != ["max", "min"]:
-                    raise ValueError(value)
-                req["locked_clocks"] = {"min": _int(value["min"]), "max": _int(value["max"])}
-            except (TypeError, ValueError, AttributeError):
-                raise RequestError("locked_clocks: %r is not accepted; give {min: MHz, max: MHz} or 'reset'" % (value,))
+    for name in ("persistence_mode", "compute_mode"):
+        if params.get(name) is not None:
+            req[name] = params[name]
+    for name in _SHAPES:
+        if params.get(name) is not None:
+            req[name] = _parse_shaped(name, params[name])
     return req
 
 

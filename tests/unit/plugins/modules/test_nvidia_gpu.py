@@ -3,49 +3,21 @@ import json
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.llmfleet.deepseek.plugins.modules import nvidia_gpu
 from fakes.fake_pynvml import FakePynvml, NVML_ERROR_DRIVER_NOT_LOADED, h100
-
-
-class Exited(Exception):
-    def __init__(self, result, failed):
-        super().__init__(result)
-        self.result = result
-        self.failed = failed
+from module_runner import loader_for, run_module
 
 
 @pytest.fixture
 def run(monkeypatch, tmp_path):
     state_file = tmp_path / "state" / "nvidia-gpu-state.json"
 
-    def exit_json(self, **kwargs):
-        raise Exited(kwargs, False)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs["msg"] = msg
-        raise Exited(kwargs, True)
-
-    monkeypatch.setattr(nvidia_gpu.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(nvidia_gpu.AnsibleModule, "fail_json", fail_json)
-
     def _run(args, lib, check=False, diff=False):
         args = dict(args, state_file=str(state_file), _ansible_check_mode=check, _ansible_diff=diff)
-
-        def loader():
-            if lib is None:
-                raise ImportError("No module named 'pynvml'")
-            return lib
-
-        with patch_module_args(args):
-            module = nvidia_gpu.build_module()
-            try:
-                module.exit_json(**nvidia_gpu.GpuSettings(module, loader=loader).run())
-            except Exited as done:
-                done.state_file = state_file
-                return done
-        raise AssertionError("module neither exited nor failed")
+        done = run_module(monkeypatch, nvidia_gpu, args,
+                          lambda module: nvidia_gpu.GpuSettings(module, loader=loader_for(lib)))
+        done.state_file = state_file
+        return done
 
     return _run
 

@@ -3,21 +3,13 @@ import json
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.llmfleet.deepseek.plugins.modules import nvidia_gpu_info
 from fakes.fake_pynvml import FakePynvml, NVML_ERROR_DRIVER_NOT_LOADED, NVML_ERROR_UNKNOWN, h100
+from module_runner import loader_for, run_module
 
 VERSION_OPEN = ("NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build"
                 "  (dvs-builder@U22-I3-AF03-09-1)  Thu Oct 30 00:00:00 UTC 2025\n")
 VERSION_PROPRIETARY = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.261.03  Wed Sep 10 00:00:00 UTC 2025\n"
-
-
-class Exited(Exception):
-    def __init__(self, result, failed):
-        super().__init__(result)
-        self.result = result
-        self.failed = failed
 
 
 @pytest.fixture
@@ -39,31 +31,8 @@ def sysfs(tmp_path):
 
 def run(monkeypatch, args, lib, sysfs_fixture):
     pci, version = sysfs_fixture[0], sysfs_fixture[1]
-    results = {}
-
-    def exit_json(self, **kwargs):
-        raise Exited(kwargs, False)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs["msg"] = msg
-        raise Exited(kwargs, True)
-
-    monkeypatch.setattr(nvidia_gpu_info.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(nvidia_gpu_info.AnsibleModule, "fail_json", fail_json)
-
-    def loader():
-        if lib is None:
-            raise ImportError("No module named 'pynvml'")
-        return lib
-
-    with patch_module_args(args):
-        module = nvidia_gpu_info.build_module()
-        try:
-            module.exit_json(**nvidia_gpu_info.GpuInfo(module, loader=loader, pci_root=str(pci),
-                                                       version_file=str(version)).run())
-        except Exited as done:
-            results = done
-    return results
+    return run_module(monkeypatch, nvidia_gpu_info, args, lambda module: nvidia_gpu_info.GpuInfo(
+        module, loader=loader_for(lib), pci_root=str(pci), version_file=str(version)))
 
 
 def test_reads_a_full_h100(monkeypatch, sysfs):

@@ -61,5 +61,12 @@ def test_report_names_each_host_and_what_was_skipped(host, plain_run):
     assert "because there is no NVIDIA GPU on the PCI bus and llmfleet_require_gpu is false" in out
 
 
+def test_drift_check_on_a_converged_fleet_reports_nothing():
+    """`site.yml --check --diff` is what drift runs use: on a converged host it must be silent."""
+    run = _site("--check", "--diff")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "changed=0" in run.stdout and not re.search(r"changed=[1-9]", run.stdout), run.stdout
+
+
 def test_second_run_changes_nothing(plain_run):
     assert "changed=0" in plain_run.stdout and not re.search(r"changed=[1-9]", plain_run.stdout)

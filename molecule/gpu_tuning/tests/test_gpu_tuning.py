@@ -5,10 +5,12 @@ import os
 import subprocess
 
 import pytest
+import yaml
 
 SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 UNIT = "/etc/systemd/system/llmfleet-gpu-settings.service"
+DEFAULTS = os.path.join(SCENARIO, "..", "..", "roles", "gpu_tuning", "defaults", "main.yml")
 
 
 def _role(*extra_vars):
@@ -21,7 +23,8 @@ def _role(*extra_vars):
 def test_nvml_binding_installed_from_the_wheelhouse(host):
     out = host.check_output("/opt/llmfleet/nvml/bin/python -c 'import pynvml, importlib.metadata as m;"
                             " print(m.version(\"nvidia-ml-py\"))'")
-    assert out == "13.580.82"
+    with open(DEFAULTS) as handle:
+        assert out == yaml.safe_load(handle)["gpu_tuning_nvml_version"]
 
 
 def test_boot_unit_applies_each_setting_to_the_selected_gpu(host):

@@ -83,7 +83,7 @@ def error_code(exc):
 
 
 def describe_error(exc):
-    """NVMLError as 'Not Supported (code 3)'."""
+    """NVMLError as 'Not Supported (NVML code 3)'."""
     code = error_code(exc)
     try:
         text = str(exc)

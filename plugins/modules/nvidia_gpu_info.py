@@ -223,6 +223,11 @@ class GpuInfo:
 
     def run(self):
         started = time.monotonic()
+        result = self.read()
+        result["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
+        return result
+
+    def read(self):
         pci = nvml.read_pci(self.pci_root)
         flavour, module_version = nvml.read_kernel_module(self.version_file)
         result = {
@@ -239,19 +244,15 @@ class GpuInfo:
         try:
             lib = self.loader()
         except ImportError:
-            result = self.unavailable(result, "nvidia-ml-py (pynvml) is not installed", library_missing=True,
-                                      trace=traceback.format_exc())
-            result["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
-            return result
+            return self.unavailable(result, "nvidia-ml-py (pynvml) is not installed", library_missing=True,
+                                    trace=traceback.format_exc())
         try:
             with nvml.NvmlSession(lib) as session:
                 host = session.host()
                 chosen = session.select(self.module.params["gpus"])
                 gpus = [session.read_gpu(index, handle) for index, handle in chosen]
         except nvml.NvmlUnavailable as exc:
-            result = self.unavailable(result, exc.reason)
-            result["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
-            return result
+            return self.unavailable(result, exc.reason)
         except nvml.GpuSelectionError as exc:
             self.module.fail_json(msg="gpus: %s" % exc)
         except lib.NVMLError as exc:
@@ -261,7 +262,6 @@ class GpuInfo:
         result["gpus"] = gpus
         result["present"] = host["gpu_count"] > 0 or result["present"]
         result["topology"] = nvml.topology(gpus, pci, host["gpu_count"])
-        result["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
         return result
 
 

@@ -27,6 +27,7 @@ NOT_FOUND = 6
 DRIVER_NOT_LOADED = 9
 LIBRARY_NOT_FOUND = 12
 FUNCTION_NOT_FOUND = 13
+LIB_RM_VERSION_MISMATCH = 18
 # A field the GPU or the driver does not offer reads as None instead of failing the whole read.
 _ABSENT = (NOT_SUPPORTED, INVALID_ARGUMENT, FUNCTION_NOT_FOUND, NOT_FOUND, NO_PERMISSION)
 
@@ -70,6 +71,70 @@ def load_pynvml():
     import pynvml  # pylint: disable=import-outside-toplevel
 
     return pynvml
+
+
+class _CtypesNvmlError(Exception):
+    """NVMLError of the ctypes fallback: `value` is the NVML return code, like pynvml's."""
+
+    def __init__(self, value):
+        super(_CtypesNvmlError, self).__init__("NVML return code %s" % value)
+        self.value = value
+
+
+class CtypesNvml:
+    """The few calls the driver coherence gate needs, straight from libnvidia-ml.so.1 through
+    ctypes, for hosts where nvidia-ml-py is not installed yet (the driver role runs before the
+    gpu_tuning role installs it). Same names and error type as pynvml, so NvmlSession accepts it.
+    """
+
+    NVMLError = _CtypesNvmlError
+
+    def __init__(self, library="libnvidia-ml.so.1"):
+        try:
+            self._lib = ctypes.CDLL(library)
+        except OSError:
+            raise _CtypesNvmlError(LIBRARY_NOT_FOUND)
+
+    def _call(self, name, *args):
+        func = getattr(self._lib, name, None)
+        if func is None:
+            raise _CtypesNvmlError(FUNCTION_NOT_FOUND)
+        ret = func(*args)
+        if ret != 0:
+            raise _CtypesNvmlError(ret)
+
+    def nvmlInit(self):
+        self._call("nvmlInit_v2")
+
+    def nvmlShutdown(self):
+        self._call("nvmlShutdown")
+
+    def nvmlSystemGetDriverVersion(self):
+        buf = ctypes.create_string_buffer(96)
+        self._call("nvmlSystemGetDriverVersion", buf, ctypes.c_uint(96))
+        return buf.value.decode("ascii", "replace")
+
+    def nvmlDeviceGetCount(self):
+        count = ctypes.c_uint(0)
+        self._call("nvmlDeviceGetCount_v2", ctypes.byref(count))
+        return count.value
+
+
+def read_driver_version(lib):
+    """{'available', 'driver_version', 'gpu_count', 'reason'} from one short NVML session with
+    `lib` (pynvml, CtypesNvml or a test double)."""
+    try:
+        with NvmlSession(lib) as session:
+            return {
+                "available": True,
+                "driver_version": _text(session.lib.nvmlSystemGetDriverVersion()),
+                "gpu_count": session.lib.nvmlDeviceGetCount(),
+                "reason": None,
+            }
+    except NvmlUnavailable as exc:
+        return {"available": False, "driver_version": None, "gpu_count": None, "reason": exc.reason}
+    except lib.NVMLError as exc:
+        return {"available": False, "driver_version": None, "gpu_count": None, "reason": describe_error(exc)}
 
 
 def _text(value):
@@ -161,6 +226,9 @@ class NvmlSession:
             code = error_code(exc)
             if code == DRIVER_NOT_LOADED:
                 reason = "the NVIDIA driver is not loaded (nvmlInit: %s)" % describe_error(exc)
+            elif code == LIB_RM_VERSION_MISMATCH:
+                reason = ("Driver/library version mismatch: the loaded kernel module and the user-space "
+                          "driver differ, reboot or reload the module (nvmlInit: %s)" % describe_error(exc))
             elif code == LIBRARY_NOT_FOUND:
                 reason = "libnvidia-ml.so is not installed (nvmlInit: %s)" % describe_error(exc)
             else:

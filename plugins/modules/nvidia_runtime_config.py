@@ -1,0 +1,792 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: llmfleet.deepseek contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: nvidia_runtime_config
+short_description: Register the NVIDIA container runtime with Docker or containerd, merging into the existing config
+version_added: "0.1.0"
+description:
+  - Adds (or removes) the NVIDIA container runtime in the Docker (C(daemon.json)) or containerd
+    (C(config.toml)) configuration by merging into the file that is there. Every other key, runtime
+    and setting the file has stays; the file is never replaced by a template.
+  - Docker - the JSON is parsed, the runtime entry C(runtimes.<runtime_name>) is set to the
+    runtime's C(path) (other keys of that entry are kept, C(args) is added as V([]) when missing),
+    and the result is written with four-space indentation. A file that already has the right
+    content is not rewritten, whatever its formatting.
+  - containerd - the file is edited as text, so comments and layout survive. Key lines are
+    replaced or inserted inside the existing C([table]) sections and missing tables are added
+    after their closest relatives. The result is parsed again and must equal the old
+    configuration plus exactly the intended change; when the text edit cannot produce that (for
+    example a parent table written as an inline table or with dotted keys), the task fails and
+    the file is left as it is.
+  - Version 2 configs (containerd 1.x) use the CRI plugin C(io.containerd.grpc.v1.cri), version 3
+    configs (containerd 2.x) C(io.containerd.cri.v1.runtime). The runtime is registered as
+    C(runtime_type = "io.containerd.runc.v2") with C(options.BinaryName) set to O(runtime_path).
+  - Writes are atomic (a temporary file in the same directory, then a rename); owner, group and
+    mode of an existing file are kept, and a symbolic link is written through to its target. A new file gets mode C(0644), and a missing parent
+    directory is created with mode C(0755).
+  - Restarting Docker or containerd so that it reads the change is left to the caller (a handler
+    notified when the task reports a change).
+author:
+  - llmfleet.deepseek maintainers (@llmfleet)
+options:
+  engine:
+    description: The container engine whose configuration is edited.
+    type: str
+    required: true
+    choices: [docker, containerd]
+  path:
+    description:
+      - The configuration file.
+      - Defaults to C(/etc/docker/daemon.json) for O(engine=docker) and C(/etc/containerd/config.toml)
+        for O(engine=containerd).
+    type: path
+  runtime_name:
+    description: Name of the runtime entry (C(docker run --runtime <name>), a Kubernetes RuntimeClass handler).
+    type: str
+    default: nvidia
+  runtime_path:
+    description: The runtime binary (Docker's runtime C(path), containerd's C(BinaryName)).
+    type: str
+    default: /usr/bin/nvidia-container-runtime
+  set_default:
+    description:
+      - V(true) makes the runtime the engine's default (Docker C(default-runtime), containerd
+        C(default_runtime_name) in the CRI plugin's C(containerd) table).
+      - V(false) removes that setting only when it names O(runtime_name) (the engine goes back to
+        its built-in default); a default that names another runtime is left alone.
+    type: bool
+    default: false
+  state:
+    description:
+      - V(present) adds or updates the runtime entry.
+      - V(absent) removes the runtime entry, and the default runtime setting when it names
+        O(runtime_name). Everything else stays.
+    type: str
+    default: present
+    choices: [present, absent]
+  containerd_config_version:
+    description:
+      - The containerd config C(version) written into a new file (missing, empty, or with nothing
+        but comments) for O(engine=containerd). V(2) is containerd 1.x's format, V(3) containerd 2.x's.
+      - An existing file keeps its own C(version). Version 1 files (no C(version) key) are not
+        supported and fail the task; migrate them first.
+    type: int
+    default: 2
+    choices: [2, 3]
+  backup:
+    description: Keep a timestamped copy of the file before changing it.
+    type: bool
+    default: false
+  validate:
+    description:
+      - A command run against the new content (in a temporary file, whose path replaces C(%s))
+        before the file is replaced, for example C(containerd --config %s config dump).
+      - A non-zero exit fails the task with the command's output and the file is not replaced.
+      - Not run in check mode.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    description: Computes the change and reports it (with the diff); writes nothing and runs no O(validate) command.
+  diff_mode:
+    support: full
+    description: The whole file before and after.
+  platform:
+    support: full
+    platforms: posix
+    description: Reads and writes plain files; any POSIX host with Python.
+requirements:
+  - For O(engine=containerd), a TOML parser on the managed host - C(tomllib) (Python 3.11+) or
+    C(tomli) (the C(python3-tomli) package on Ubuntu 22.04).
+notes:
+  - Docker's C(containerd.io) package ships C(/etc/containerd/config.toml) with
+    C(disabled_plugins = ["cri"]) and no C(version) key. That file is a version 1 config and is
+    refused; the CRI runtime entry only matters where the CRI plugin is enabled (Kubernetes).
+    Docker itself reads O(engine=docker).
+seealso:
+  - name: NVIDIA Container Toolkit - installation and runtime configuration
+    description: What C(nvidia-ctk runtime configure) writes, which this module does as a merge.
+    link: https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html
+  - module: ansible.builtin.template
+    description: The O(validate) option works like the template module's.
+"""
+
+EXAMPLES = r"""
+- name: Register the NVIDIA runtime with Docker, keeping daemon.json's other settings
+  llmfleet.deepseek.nvidia_runtime_config:
+    engine: docker
+  notify: Restart docker
+
+- name: Make it Docker's default runtime, keeping a backup
+  llmfleet.deepseek.nvidia_runtime_config:
+    engine: docker
+    set_default: true
+    backup: true
+
+- name: Register it with containerd's CRI plugin (Kubernetes), checked by containerd first
+  llmfleet.deepseek.nvidia_runtime_config:
+    engine: containerd
+    set_default: true
+    validate: containerd --config %s config dump
+  notify: Restart containerd
+
+- name: A new containerd 2.x config
+  llmfleet.deepseek.nvidia_runtime_config:
+    engine: containerd
+    containerd_config_version: 3
+
+- name: Remove the runtime again (and the default, if it named it)
+  llmfleet.deepseek.nvidia_runtime_config:
+    engine: docker
+    state: absent
+"""
+
+RETURN = r"""
+path:
+  description: The configuration file.
+  returned: always
+  type: str
+  sample: /etc/docker/daemon.json
+engine:
+  description: The engine, as given.
+  returned: always
+  type: str
+  sample: docker
+runtimes:
+  description: Names of the runtimes the file configures after the change (sorted).
+  returned: always
+  type: list
+  elements: str
+  sample: [nvidia, runc-custom]
+default_runtime:
+  description: The default runtime the file sets after the change; null when it sets none (the engine's built-in default).
+  returned: always
+  type: str
+  sample: nvidia
+config_version:
+  description: The containerd config version of the file (null for Docker).
+  returned: always
+  type: int
+  sample: 2
+backup_file:
+  description: The backup made before the change.
+  returned: changed and O(backup) is true and the file existed
+  type: str
+  sample: /etc/docker/daemon.json.2041.2025-01-31@12:00:00~
+"""
+
+import copy
+import json
+import os
+import re
+import shlex
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+try:
+    import tomllib
+    HAS_TOML = True
+except ImportError:
+    try:
+        import tomli as tomllib
+        HAS_TOML = True
+    except ImportError:
+        tomllib = None
+        HAS_TOML = False
+
+
+DEFAULT_PATHS = {"docker": "/etc/docker/daemon.json", "containerd": "/etc/containerd/config.toml"}
+# containerd config version -> id of the CRI plugin that holds the runtimes.
+CRI_PLUGINS = {2: "io.containerd.grpc.v1.cri", 3: "io.containerd.cri.v1.runtime"}
+RUNC_V2 = "io.containerd.runc.v2"
+NO_TOML_PARSER = ("engine=containerd needs a TOML parser on the managed host: Python 3.11+ has tomllib; "
+                  "on older Pythons install the python3-tomli package (or tomli from PyPI)")
+
+
+def build_module():
+    return AnsibleModule(
+        argument_spec=dict(
+            engine=dict(type="str", required=True, choices=["docker", "containerd"]),
+            path=dict(type="path"),
+            runtime_name=dict(type="str", default="nvidia"),
+            runtime_path=dict(type="str", default="/usr/bin/nvidia-container-runtime"),
+            set_default=dict(type="bool", default=False),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            containerd_config_version=dict(type="int", default=2, choices=[2, 3]),
+            backup=dict(type="bool", default=False),
+            validate=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+
+
+class ConfigError(Exception):
+    """The file cannot be merged into; the message says why. Nothing has been written."""
+
+
+def _dotted(path):
+    return ".".join(toml_key(part) for part in path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Docker: daemon.json
+
+
+def parse_docker(text, path):
+    """daemon.json as a dict ({} for a missing, empty or blank file)."""
+    if text is None or not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError("%s is not valid JSON (%s); nothing was changed" % (path, exc))
+    if not isinstance(data, dict):
+        raise ConfigError("%s must hold a JSON object at the top, not %s; nothing was changed" % (path, type(data).__name__))
+    if "runtimes" in data and not isinstance(data["runtimes"], dict):
+        raise ConfigError("%s: 'runtimes' must be a JSON object; nothing was changed" % path)
+    return data
+
+
+def merge_docker(data, name, runtime_path, set_default, state):
+    """The wanted daemon.json: a copy of data with our runtime (and default) set or removed."""
+    new = copy.deepcopy(data)
+    if state == "present":
+        runtimes = new.setdefault("runtimes", {})
+        entry = runtimes.get(name)
+        entry = dict(entry) if isinstance(entry, dict) else {}
+        entry["path"] = runtime_path
+        entry.setdefault("args", [])
+        runtimes[name] = entry
+        if set_default:
+            new["default-runtime"] = name
+    else:
+        runtimes = new.get("runtimes")
+        if isinstance(runtimes, dict) and name in runtimes:
+            del runtimes[name]
+            if not runtimes:
+                del new["runtimes"]
+    if new.get("default-runtime") == name and (state == "absent" or not set_default):
+        del new["default-runtime"]
+    return new
+
+
+def render_docker(data):
+    return json.dumps(data, indent=4, ensure_ascii=False) + "\n"
+
+
+def plan_docker(text, params, path):
+    old = parse_docker(text, path)
+    new = merge_docker(old, params["runtime_name"], params["runtime_path"], params["set_default"], params["state"])
+    changed = new != old
+    return {
+        "changed": changed,
+        "text": render_docker(new) if changed else (text or ""),
+        "runtimes": sorted(new.get("runtimes") or {}),
+        "default_runtime": new.get("default-runtime"),
+        "config_version": None,
+        "warnings": [],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# TOML layout: where tables and key/value pairs are in the text, for editing it in place. The
+# scanner assumes valid TOML (the text is parsed with tomllib first).
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _skip_blanks(text, pos):
+    while pos < len(text) and text[pos] in " \t":
+        pos += 1
+    return pos
+
+
+def _after_line(text, pos):
+    """Offset just past the newline of the line holding pos (or the end of the text)."""
+    newline = text.find("\n", pos)
+    return len(text) if newline < 0 else newline + 1
+
+
+def _scan_string(text, pos):
+    """Offset after the string (any of TOML's four kinds) that opens at pos."""
+    quote = text[pos]
+    if text.startswith(quote * 3, pos):
+        i = pos + 3
+        while True:
+            if quote == '"' and text[i] == "\\":
+                i += 2
+                continue
+            if text.startswith(quote * 3, i):
+                end = i + 3
+                extra = 0  # up to two more quotes are still content (""""" ends with two)
+                while extra < 2 and end < len(text) and text[end] == quote:
+                    end += 1
+                    extra += 1
+                return end
+            i += 1
+    i = pos + 1
+    while text[i] != quote:
+        if quote == '"' and text[i] == "\\":
+            i += 1
+        i += 1
+    return i + 1
+
+
+def _scan_value(text, pos):
+    """Offset after the value that starts at pos."""
+    char = text[pos]
+    if char in "\"'":
+        return _scan_string(text, pos)
+    if char in "[{":
+        depth, i = 0, pos
+        while True:
+            char = text[i]
+            if char in "\"'":
+                i = _scan_string(text, i)
+                continue
+            if char == "#":
+                i = text.index("\n", i)
+                continue
+            if char in "[{":
+                depth += 1
+            elif char in "]}":
+                depth -= 1
+                if depth == 0:
+                    return i + 1
+            i += 1
+    end = pos
+    while end < len(text) and text[end] not in "#\n":
+        end += 1
+    return pos + len(text[pos:end].rstrip())
+
+
+def _decode_key(raw):
+    if raw[0] == "'" or "\\" not in raw:
+        return raw[1:-1]
+    return tomllib.loads("k = " + raw)["k"]
+
+
+def _parse_key(text, pos, stop):
+    """(parts, raw parts, offset of the stop character) for the dotted key at pos."""
+    parts, raws = [], []
+    while True:
+        pos = _skip_blanks(text, pos)
+        if text[pos] in "\"'":
+            end = _scan_string(text, pos)
+            raw = text[pos:end]
+            parts.append(_decode_key(raw))
+        else:
+            match = _BARE_KEY.match(text, pos)
+            if not match:
+                raise ValueError("no key at offset %d" % pos)
+            end = match.end()
+            raw = match.group(0)
+            parts.append(raw)
+        raws.append(raw)
+        pos = _skip_blanks(text, end)
+        if text[pos] == ".":
+            pos += 1
+            continue
+        if text[pos] == stop:
+            return parts, raws, pos
+        raise ValueError("unexpected %r at offset %d" % (text[pos], pos))
+
+
+def scan_toml(text):
+    """The layout of a TOML document: (tables, pairs).
+
+    tables: the root table first, then one entry per [header] / [[header]] in document order:
+      path, raws (the header's key parts as written), array, indent, start (offset of the header
+      line), end (offset after its last key/value line, or after the header line), pairs.
+    pairs: every key/value line: path (full key path from the root; None inside arrays of
+      tables), table, indent, start (offset of the line), value_start, value_end, end (offset
+      after the line the value ends on).
+    """
+    root = {"path": [], "raws": [], "array": False, "indent": "", "start": 0, "end": 0, "pairs": []}
+    tables, pairs = [root], []
+    current, pos, size = root, 0, len(text)
+    while pos < size:
+        line_start = pos
+        pos = _skip_blanks(text, pos)
+        if pos >= size:
+            break
+        if text[pos] in "\r\n#":
+            pos = _after_line(text, pos)
+            continue
+        indent = text[line_start:pos]
+        if text[pos] == "[":
+            array = text.startswith("[[", pos)
+            path, raws, stop = _parse_key(text, pos + (2 if array else 1), "]")
+            pos = _after_line(text, stop)
+            current = {"path": path, "raws": raws, "array": array, "indent": indent,
+                       "start": line_start, "end": pos, "pairs": []}
+            tables.append(current)
+            continue
+        key, dummy, stop = _parse_key(text, pos, "=")
+        value_start = _skip_blanks(text, stop + 1)
+        value_end = _scan_value(text, value_start)
+        pos = _after_line(text, value_end)
+        inside_array = current["array"] or any(t["array"] and current["path"][:len(t["path"])] == t["path"] for t in tables)
+        pair = {"path": None if inside_array else current["path"] + key, "table": current, "indent": indent,
+                "start": line_start, "value_start": value_start, "value_end": value_end, "end": pos}
+        current["pairs"].append(pair)
+        current["end"] = pos
+        pairs.append(pair)
+    return tables, pairs
+
+
+def _newline(text):
+    return "\r\n" if "\r\n" in text else "\n"
+
+
+def toml_key(part):
+    return part if _BARE_KEY.fullmatch(part) else toml_string(part)
+
+
+def toml_string(value):
+    """A TOML basic string (JSON's escapes are all valid TOML escapes)."""
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _insert(text, pos, chunk):
+    if pos > 0 and text[pos - 1] != "\n":
+        chunk = _newline(text) + chunk
+    return text[:pos] + chunk + text[pos:]
+
+
+def _common(left, right):
+    count = 0
+    for one, other in zip(left, right):
+        if one != other:
+            break
+        count += 1
+    return count
+
+
+def _key_indent(table):
+    if table["pairs"]:
+        return table["pairs"][0]["indent"]
+    return table["indent"] + ("  " if table["indent"] else "")
+
+
+def _add_table(text, tables, path, lines):
+    """Text with a new [path] section holding lines, placed after its closest relative."""
+    newline = _newline(text)
+    anchor, shared = None, 0
+    for table in tables[1:]:
+        count = _common(table["path"], path)
+        if count and count >= shared:
+            anchor, shared = table, count
+    if anchor is None:
+        header = ".".join(toml_key(part) for part in path)
+        indent = key_indent = ""
+        pos = len(text)
+        lead = newline if text.strip() else ""
+        if text and not text.endswith("\n"):
+            lead = newline + lead
+    else:
+        header = ".".join(anchor["raws"][:shared] + [toml_key(part) for part in path[shared:]])
+        peers = [t for t in tables[1:] if len(t["path"]) == len(path) and _common(t["path"], path) == shared]
+        if peers:
+            indent, key_indent = peers[0]["indent"], _key_indent(peers[0])
+        elif len(anchor["path"]) < len(path):
+            indent = _key_indent(anchor)
+            key_indent = indent + ("  " if indent else "")
+        else:
+            indent = key_indent = anchor["indent"]
+        pos = anchor["end"]
+        lead = newline
+    block = lead + indent + "[" + header + "]" + newline + "".join(key_indent + line + newline for line in lines)
+    return _insert(text, pos, block)
+
+
+def toml_set(text, path, literal):
+    """Text with the key at path (full path from the root) set to the TOML literal: the value
+    replaced in place, or a line added to the key's table, or a new table."""
+    tables, pairs = scan_toml(text)
+    for pair in pairs:
+        if pair["path"] == path:
+            return text[:pair["value_start"]] + literal + text[pair["value_end"]:]
+    line = toml_key(path[-1]) + " = " + literal
+    for table in tables:
+        if table["path"] == path[:-1] and not table["array"]:
+            if table["pairs"]:
+                pos, indent = table["end"], table["pairs"][-1]["indent"]
+            elif table is tables[0]:
+                pos, indent = (tables[1]["start"] if len(tables) > 1 else len(text)), ""
+            else:
+                pos, indent = table["end"], _key_indent(table)
+            return _insert(text, pos, indent + line + _newline(text))
+    return _add_table(text, tables, path[:-1], [line])
+
+
+def _cut(text, start, end, tidy):
+    before, after = text[:start], text[end:]
+    if tidy and before.endswith("\n"):
+        previous = before.rfind("\n", 0, len(before) - 1) + 1
+        if not before[previous:].strip() and (not after.strip() or not after.split("\n", 1)[0].strip()):
+            before = before[:previous]
+    return before + after
+
+
+def toml_delete(text, path):
+    """Text without the key at path, or without the table at path and everything under it
+    (its sub-tables, and dotted keys that reach into it)."""
+    while True:
+        tables, pairs = scan_toml(text)
+        inside = [t for t in tables[1:] if t["path"][:len(path)] == path]
+        if inside:
+            table = inside[-1]
+            text = _cut(text, table["start"], table["end"], True)
+            continue
+        inside = [p for p in pairs if p["path"] is not None and p["path"][:len(path)] == path]
+        if inside:
+            text = _cut(text, inside[-1]["start"], inside[-1]["end"], False)
+            continue
+        return text
+
+
+# ---------------------------------------------------------------------------------------------
+# containerd: config.toml
+
+
+def parse_toml(text, path):
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("%s is not valid TOML (%s); nothing was changed" % (path, exc))
+
+
+def _table(data, path, create, where):
+    node = data
+    for depth, part in enumerate(path):
+        if part not in node:
+            if not create:
+                return None
+            node[part] = {}
+        node = node[part]
+        if not isinstance(node, dict):
+            raise ConfigError("%s: %s is not a table; nothing was changed" % (where, _dotted(path[:depth + 1])))
+    return node
+
+
+def _prune(data, path):
+    """data without the empty tables along path (deepest first). Whether an empty table is still
+    there after a text edit depends on whether it had a header of its own; to containerd an
+    empty table and a missing one are the same."""
+    data = copy.deepcopy(data)
+    for depth in range(len(path), 0, -1):
+        parent = _table(data, path[:depth - 1], False, "")
+        if parent is None or path[depth - 1] not in parent:
+            continue
+        if parent[path[depth - 1]] != {}:
+            break
+        del parent[path[depth - 1]]
+    return data
+
+
+def containerd_version(old, path):
+    version = old.get("version")
+    if version in (2, 3) and not isinstance(version, bool):
+        return version
+    if version is None or version == 1:
+        raise ConfigError(
+            "%s is a containerd version 1 config (%s), which is not supported: migrate it first "
+            "(containerd 2.x: 'containerd config migrate'; containerd 1.x: write version = 2 at the top and move "
+            "any version 1 settings to their version 2 place) and run again; nothing was changed"
+            % (path, "it has no version key" if version is None else "version = 1"))
+    raise ConfigError("%s has version = %r; only containerd config versions 2 and 3 are supported; nothing was changed"
+                      % (path, version))
+
+
+def plan_containerd(text, params, path):
+    if tomllib is None:
+        raise ConfigError(NO_TOML_PARSER)
+    name, state = params["runtime_name"], params["state"]
+    blank = text is None or not text.strip()
+    old = {} if blank else parse_toml(text, path)
+    fresh = not old  # missing, empty or only comments: gets the version we are told
+    version = params["containerd_config_version"] if fresh else containerd_version(old, path)
+    plugin = CRI_PLUGINS[version]
+    table_path = ["plugins", plugin, "containerd"]
+    runtime = table_path + ["runtimes", name]
+
+    want = copy.deepcopy(old)
+    if state == "present":
+        if fresh:
+            want["version"] = version
+        entry = _table(want, runtime, True, path)
+        entry["runtime_type"] = RUNC_V2
+        _table(entry, ["options"], True, path + ": " + _dotted(runtime))["BinaryName"] = params["runtime_path"]
+        if params["set_default"]:
+            _table(want, table_path, True, path)["default_runtime_name"] = name
+    else:
+        runtimes = _table(want, table_path + ["runtimes"], False, path)
+        if runtimes is not None:
+            runtimes.pop(name, None)
+    containerd = _table(want, table_path, False, path) or {}
+    if containerd.get("default_runtime_name") == name and (state == "absent" or not params["set_default"]):
+        del containerd["default_runtime_name"]
+
+    runtimes = containerd.get("runtimes")
+    result = {
+        "changed": want != old,
+        "text": text or "",
+        "runtimes": sorted(runtimes) if isinstance(runtimes, dict) else [],
+        "default_runtime": containerd.get("default_runtime_name"),
+        "config_version": version,
+        "warnings": [],
+    }
+    disabled = old.get("disabled_plugins")
+    if isinstance(disabled, list) and ("cri" in disabled or plugin in disabled):
+        result["warnings"].append("%s disables the CRI plugin (disabled_plugins); the runtime entry has no effect until it is enabled" % path)
+    if not result["changed"]:
+        return result
+
+    result["text"] = edit_containerd(text or "", old, want, params, fresh, version, table_path, runtime)
+    check = parse_toml_edit(result["text"], path, table_path)
+    if _prune(check, runtime[:-1]) != _prune(want, runtime[:-1]):
+        raise ConfigError(_edit_failed(path, table_path, "the edited file would differ from the intended change in more than that change"))
+    return result
+
+
+def edit_containerd(text, old, want, params, fresh, version, table_path, runtime):
+    """The text edits from old to want (see plan_containerd)."""
+    name = params["runtime_name"]
+    if fresh and "version" in want:
+        text = toml_set(text, ["version"], str(version))
+    old_containerd = _table(copy.deepcopy(old), table_path, False, "") or {}
+    old_entry = _table(copy.deepcopy(old), runtime, False, "") or {}
+    wanted_default = (_table(copy.deepcopy(want), table_path, False, "") or {}).get("default_runtime_name")
+    if wanted_default != old_containerd.get("default_runtime_name"):
+        if wanted_default is None:
+            text = toml_delete(text, table_path + ["default_runtime_name"])
+        else:
+            text = toml_set(text, table_path + ["default_runtime_name"], toml_string(wanted_default))
+    if params["state"] == "present":
+        if old_entry.get("runtime_type") != RUNC_V2:
+            text = toml_set(text, runtime + ["runtime_type"], toml_string(RUNC_V2))
+        if (old_entry.get("options") or {}).get("BinaryName") != params["runtime_path"]:
+            text = toml_set(text, runtime + ["options", "BinaryName"], toml_string(params["runtime_path"]))
+    elif old_entry or name in (old_containerd.get("runtimes") or {}):
+        text = toml_delete(text, runtime)
+    return text
+
+
+def _edit_failed(path, table_path, why):
+    return ("%s could not be merged as text: %s. The CRI tables are probably written as inline tables or dotted keys "
+            "(for example under [%s]); write them as [table] sections or make the change by hand. Nothing was changed"
+            % (path, why, _dotted(table_path)))
+
+
+def parse_toml_edit(text, path, table_path):
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(_edit_failed(path, table_path, "the edited file would not parse (%s)" % exc))
+    except (IndexError, ValueError) as exc:
+        raise ConfigError(_edit_failed(path, table_path, "the file could not be read as expected (%s)" % exc))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class RuntimeConfig:
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+
+    def fail(self, msg, **extra):
+        self.module.fail_json(msg=msg, **extra)
+
+    def read(self, path):
+        """The file's text, or None when it does not exist."""
+        if os.path.isdir(path):
+            self.fail("%s is a directory, not a config file" % path)
+        if not os.path.exists(path):
+            return None
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except (IOError, OSError) as exc:
+            self.fail("cannot read %s: %s" % (path, exc))
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.fail("%s is not UTF-8 text (%s); nothing was changed" % (path, exc))
+
+    def run(self):
+        params = self.params
+        engine = params["engine"]
+        path = params["path"] or DEFAULT_PATHS[engine]
+        for option in ("runtime_name", "runtime_path"):
+            if not params[option]:
+                self.fail("%s must not be empty" % option)
+        if params["validate"] is not None and "%s" not in params["validate"]:
+            self.fail("validate must contain %%s (the file to check): %r" % params["validate"])
+        text = self.read(path)
+        try:
+            if engine == "docker":
+                plan = plan_docker(text, params, path)
+            else:
+                plan = plan_containerd(text, params, path)
+        except ConfigError as exc:
+            self.fail(str(exc), path=path)
+        for warning in plan["warnings"]:
+            self.module.warn(warning)
+        result = {"changed": plan["changed"], "path": path, "engine": engine, "runtimes": plan["runtimes"],
+                  "default_runtime": plan["default_runtime"], "config_version": plan["config_version"]}
+        if self.module._diff:
+            result["diff"] = {"before": text or "", "after": plan["text"], "before_header": path, "after_header": path}
+        if plan["changed"] and not self.module.check_mode:
+            backup = self.write(path, plan["text"], text is not None)
+            if backup:
+                result["backup_file"] = backup
+        return result
+
+    def write(self, path, content, existed):
+        """Validate content, back the old file up, replace it atomically; the backup's path. A
+        symbolic link is written through (its target is replaced, the link stays)."""
+        path = os.path.realpath(path)
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            os.makedirs(directory)
+            os.chmod(directory, 0o755)
+        handle, temp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(content.encode("utf-8"))
+            if self.params["validate"]:
+                command = self.params["validate"].replace("%s", shlex.quote(temp))
+                rc, out, err = self.module.run_command(command)
+                if rc != 0:
+                    self.fail("validate failed (rc %d) for the new %s, which was not replaced: %s"
+                              % (rc, path, (err or out).strip()), rc=rc, stdout=out, stderr=err, cmd=command)
+            backup = self.module.backup_local(path) if existed and self.params["backup"] else None
+            if not existed:
+                os.chmod(temp, 0o644)
+            self.module.atomic_move(temp, path)
+            if not existed:
+                os.chmod(path, 0o644)
+            return backup
+        finally:
+            if os.path.exists(temp):
+                os.unlink(temp)
+
+
+def main():
+    module = build_module()
+    module.exit_json(**RuntimeConfig(module).run())
+
+
+if __name__ == "__main__":
+    main()

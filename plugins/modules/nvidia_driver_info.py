@@ -72,11 +72,12 @@ attributes:
     support: none
     description: Changes nothing, so there is nothing to diff.
   platform:
+    support: full
     platforms: posix
     description: Debian and Ubuntu hosts (dpkg).
 notes:
   - Without a GPU on the PCI bus nothing can be loaded, so the gate is not checked
-    (RV(coherence.checked=false)); packages, DKMS builds and the module on disk are still
+    (RV(coherence) has C(checked=false)); packages, DKMS builds and the module on disk are still
     reported, which is how a GPU-less test host says what it installed.
 seealso:
   - module: llmfleet.deepseek.nvidia_gpu_info

@@ -1,0 +1,108 @@
+"""nvidia_driver on a GPU-less Debian 12 instance, seen from outside: Debian's packages installed
+without recommends, pinned and held, a real DKMS build for Debian's kernel, nouveau blacklisted,
+nvidia-persistenced enabled but skipped (no module), the role's own report of what it could not
+do here, and bad input refused before any change."""
+import os
+import subprocess
+
+import pytest
+
+SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+PACKAGES = ["nvidia-open-kernel-dkms", "firmware-nvidia-gsp", "nvidia-kernel-support", "libcuda1",
+            "libnvidia-ml1", "nvidia-smi", "nvidia-persistenced"]
+
+
+def _play(*extra_vars, check=False):
+    cmd = ["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO, "converge.yml")]
+    if check:
+        cmd += ["--check", "--diff"]
+    for ev in extra_vars:
+        cmd += ["-e", ev]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+
+
+def _dpkg(host):
+    out = host.check_output("dpkg-query -W -f '${Package}\\t${Version}\\t${db:Status-Abbrev}\\n'")
+    return {l.split("\t")[0]: (l.split("\t")[1], l.split("\t")[2].strip()) for l in out.splitlines()}
+
+
+def test_packages_pinned_and_held(host):
+    pkgs = _dpkg(host)
+    for name in PACKAGES:
+        assert name in pkgs, name
+        assert pkgs[name][1] == "hi", "%s is %s, not held" % (name, pkgs[name][1])
+    for name in PACKAGES[:-1]:  # nvidia-persistenced has its own version
+        assert pkgs[name][0].startswith("535.261.03-"), (name, pkgs[name][0])
+    # Recommends stayed out: no X/GL stack.
+    assert "xserver-xorg-video-nvidia" not in pkgs and "nvidia-driver" not in pkgs
+    # Headers for DKMS, held like the kernel (so ubuntu_base finds nothing left to hold).
+    assert pkgs["linux-headers-amd64"][1] == "hi"
+
+
+def test_dkms_really_built_the_open_module_for_debians_kernel(host):
+    status = host.check_output("dkms status")
+    assert "nvidia-current-open/535.261.03" in status and ": installed" in status, status
+    kernel = status.split(",")[1].strip()
+    ko = host.run("ls /lib/modules/%s/updates/dkms/" % kernel)
+    assert ko.rc == 0 and "nvidia-current.ko" in ko.stdout, ko.stdout + ko.stderr
+    # ... and not for the running kernel, whose headers do not exist here.
+    assert host.check_output("uname -r") not in status
+
+
+def test_hold_refuses_removal(host):
+    run = host.run("apt-get -s remove nvidia-smi")
+    assert run.rc != 0 and "held" in (run.stdout + run.stderr).lower()
+
+
+def test_nouveau_blacklisted(host):
+    conf = host.file("/etc/modprobe.d/llmfleet-blacklist-nouveau.conf")
+    assert conf.exists and conf.mode == 0o644
+    assert "blacklist nouveau" in conf.content_string and "options nouveau modeset=0" in conf.content_string
+
+
+def test_persistenced_enabled_and_skipped_without_a_module(host):
+    assert host.service("nvidia-persistenced").is_enabled
+    host.run_expect([0], "systemctl restart nvidia-persistenced.service")
+    show = host.check_output("systemctl show -p ConditionResult -p ActiveState -p Result nvidia-persistenced.service")
+    assert "ConditionResult=no" in show and "Result=success" in show, show
+    assert host.check_output("systemctl is-system-running || true") == "running"
+    # No GPU: nothing may be loaded at boot either.
+    assert not host.file("/etc/modules-load.d/llmfleet-nvidia.conf").exists
+
+
+def test_role_says_what_it_could_not_do_here():
+    run = _play()
+    assert run.returncode == 0, run.stdout + run.stderr
+    out = " ".join(run.stdout.split())
+    assert "has no NVIDIA GPU, so no module can load and the coherence gate is not checked" in out
+    assert "Module for the running kernel" in out and ": none." in out
+    assert "open module: GPU architecture unknown" in out
+    assert "installed for 6.1." in out  # the DKMS build, reported by kernel
+    assert "changed=0" in out
+
+
+def test_check_diff_on_the_converged_host_is_silent():
+    run = _play(check=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "changed=0" in run.stdout and "failed=0" in run.stdout
+
+
+@pytest.mark.parametrize("extra, named", [
+    ('{"nvidia_driver_source": "nvidia"}', "nvidia_driver_source auto, ubuntu, cuda_repo, debian or offline (got 'nvidia')"),
+    ('{"nvidia_driver_branch": "580"}', "Debian 12 has one branch, 535"),
+    ('{"nvidia_driver_version": "580.95.05"}', "Debian 12 has one branch, 535"),
+    ('{"nvidia_driver_source": "ubuntu"}', "debian only on Debian and ubuntu/cuda_repo only on Ubuntu"),
+    ('{"nvidia_driver_reboot": "sometimes"}', "nvidia_driver_reboot auto, never or always (got 'sometimes')"),
+    ('{"nvidia_driver_fabric_manager": true}', "Debian has none"),
+])
+def test_bad_input_is_refused_before_any_change(host, extra, named):
+    before = host.check_output("dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\\n' 'nvidia-*' | md5sum")
+    run = _play(extra)
+    out = " ".join(run.stdout.split())
+    assert run.returncode != 0
+    assert named in out, out[-3000:]
+    assert "Nothing was changed" in out
+    assert "changed=0" in out
+    after = host.check_output("dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\\n' 'nvidia-*' | md5sum")
+    assert before == after

@@ -34,6 +34,15 @@ for profile in "max_performance" "power_capped -e gpu_tuning_power_cap_w=500"; d
     site.yml --check --diff --tags gpu_tuning:apply 2>&1 | tee -a "$out/gpu_tuning_check.log" \
     | grep -E "^(---|\+\+\+|[-+] )|changed=|fatal|skipping: .*apply" || true
 done
+echo "== nvidia_driver_info: the coherence gate on the real driver"
+ansible-playbook -i localhost, -e "ansible_python_interpreter=$py" tests/device/driver_gate.yml 2>&1 \
+  | tee "$out/driver_gate.log" || rc=1
+echo "== site.yml --check --diff --tags nvidia_driver:gate (the role's gate on the real driver)"
+ansible-playbook -i tests/device/inventory.yml site.yml --check --diff --tags nvidia_driver:gate 2>&1 \
+  | tee "$out/driver_role_gate.log" | grep -E "changed=|fatal|msg|coherence" || true
+echo "== site.yml --check --diff --tags nvidia_driver (the whole driver role)"
+ansible-playbook -i tests/device/inventory.yml site.yml --check --diff --tags nvidia_driver 2>&1 \
+  | tee "$out/driver_role_check.log" | tail -40
 echo "== site.yml --check --diff (production gate: llmfleet_require_gpu true)"
 sitepy=/usr/bin/python3
 "$sitepy" -c 'import apt_pkg' 2>/dev/null || echo "note: $sitepy has no python3-apt; apt tasks cannot run in --check here"

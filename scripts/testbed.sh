@@ -24,7 +24,8 @@ export DOCKER_HOST="unix://$SOCK"
 log() { printf '[testbed] %s\n' "$*" >&2; }
 
 deps() {
-  local want=(docker.io mmdebstrap apt-cacher-ng openssh-client make git shellcheck) missing=()
+  # dpkg-dev and gnupg build and sign the TEST FIXTURE apt repository (tests/fixtures).
+  local want=(docker.io mmdebstrap apt-cacher-ng openssh-client make git shellcheck dpkg-dev gnupg) missing=()
   for p in "${want[@]}"; do
     dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done

@@ -178,12 +178,12 @@ def coherence(state, expect):
     `state` (what nvidia_driver_info read): gpu_present, loaded {version, flavour} or None,
     on_disk {version, flavour} or None (the module the running kernel would load), nvml
     {available, driver_version, reason}, nouveau_loaded, fabric_manager {version, active} or None,
-    kernel (release).
+    kernel (release), modules_tree (whether /lib/modules/<kernel> exists; default True).
     `expect`: version (branch, prefix or exact; '' for any), flavour ('open', 'proprietary' or
     ''), fabric_manager (bool: must be there and at the driver's version).
 
     Returns {'ok': bool, 'checked': bool, 'problems': [...], 'reboot_reasons': [...],
-    'reboot_required': bool}. Without a GPU nothing can be loaded: checked is False and only the
+    'reboot_required': bool, 'notes': [...]}. Without a GPU nothing can be loaded: checked is False and only the
     on-disk facts are judged by the caller.
     """
     problems = []
@@ -196,8 +196,16 @@ def coherence(state, expect):
     flavour = expect.get("flavour") or ""
 
     if not state.get("gpu_present"):
-        return {"ok": True, "checked": False, "problems": [], "reboot_reasons": [], "reboot_required": False}
+        return {"ok": True, "checked": False, "problems": [], "reboot_reasons": [], "reboot_required": False,
+                "notes": []}
 
+    notes = []
+    if not on_disk.get("version") and loaded.get("version") and not state.get("modules_tree", True):
+        # The loaded module's file is not visible: /lib/modules/<kernel> is absent (a container
+        # sharing its host's kernel). Judge the loaded module against the pin instead.
+        notes.append("no /lib/modules/%s here (a container?): the module on disk cannot be read; "
+                     "the loaded module %s is judged instead" % (kernel, loaded["version"]))
+        on_disk = {"version": loaded["version"], "flavour": loaded.get("flavour")}
     if not on_disk.get("version"):
         problems.append(
             "no nvidia kernel module for %s: the DKMS build did not run or failed (are the headers "
@@ -260,4 +268,5 @@ def coherence(state, expect):
         "problems": problems,
         "reboot_reasons": reboots,
         "reboot_required": bool(reboots),
+        "notes": notes,
     }

@@ -110,6 +110,10 @@ pci:
   description: Bus ids of NVIDIA GPUs and NVSwitches (C(gpus), C(nvswitches), C(other)).
   returned: always
   type: dict
+modules_tree:
+  description: Whether C(/lib/modules/<running kernel>) exists (it does not in a container that shares its host's kernel).
+  returned: always
+  type: bool
 kernel:
   description: The running kernel release (C(uname -r)).
   returned: always
@@ -162,7 +166,7 @@ fabric_manager:
 coherence:
   description:
     - The gate - C(ok), C(checked) (false without a GPU), C(problems) (each says what to do),
-      C(reboot_reasons), C(reboot_required).
+      C(reboot_reasons), C(reboot_required), C(notes) (what could not be read and what was judged instead).
   returned: always
   type: dict
 elapsed_ms:
@@ -208,7 +212,7 @@ class DriverInfo:
 
     def __init__(self, module, nvml_loader=load_nvml, pci_root=nvml.PCI_DEVICES,
                  version_file=nvml.DRIVER_VERSION_FILE, efivar=driver.SECURE_BOOT_EFIVAR,
-                 sys_module="/sys/module", systemd_dir="/run/systemd/system"):
+                 sys_module="/sys/module", systemd_dir="/run/systemd/system", modules_root="/lib/modules"):
         self.module = module
         self.nvml_loader = nvml_loader
         self.pci_root = pci_root
@@ -216,6 +220,7 @@ class DriverInfo:
         self.efivar = efivar
         self.sys_module = sys_module
         self.systemd_dir = systemd_dir
+        self.modules_root = modules_root
 
     def _bin(self, name):
         return self.module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin", "/usr/bin"])
@@ -301,9 +306,11 @@ class DriverInfo:
                 fabric = {"package": name, "version": driver.upstream_version(packages[name]["version"]),
                           "active": unit.get("active")}
                 break
+        kernel = os.uname()[2]
         state = {
             "gpu_present": bool(pci["gpus"]),
-            "kernel": os.uname()[2],
+            "kernel": kernel,
+            "modules_tree": os.path.isdir(os.path.join(self.modules_root, kernel)),
             "loaded": loaded,
             "on_disk": self.on_disk(),
             "nouveau_loaded": os.path.isdir(os.path.join(self.sys_module, "nouveau")),

@@ -32,6 +32,13 @@ def test_base_role_ran_on_every_host(host):
     assert host.user("llmfleet").exists
 
 
+def test_driver_installed_and_held_on_every_gpu_node(host):
+    smi = host.check_output("dpkg-query -W -f '${db:Status-Abbrev}' nvidia-smi")
+    assert smi.strip() == "hi"
+    # Without headers there is no DKMS build, and the run said so (test below).
+    assert "installed" not in host.check_output("dkms status")
+
+
 def test_required_gpu_missing_fails_before_any_change(host, gated_run):
     out = gated_run.stdout + gated_run.stderr
     assert gated_run.returncode != 0, out
@@ -50,14 +57,16 @@ def test_gpu_less_hosts_say_what_they_skip(host, plain_run):
     assert "%s: no NVIDIA GPU on the PCI bus (llmfleet_require_gpu is false)" % name in out
     flat = " ".join(out.split())
     assert "gpu_tuning: GPU settings skipped on %s: no NVIDIA GPU on this host." % name in flat
+    assert "nvidia_driver: %s has no NVIDIA GPU, so no module can load and the coherence gate is not checked" % name in flat
 
 
 def test_report_names_each_host_and_what_was_skipped(host, plain_run):
     name = host.backend.get_hostname()
     out = " ".join(plain_run.stdout.split())  # the report wraps long lines
     line = out[out.index("%s (" % name):]
-    assert ", Debian 12." in line[:80] and "gpu_nodes): roles ubuntu_base, gpu_tuning;" in line[:140]
-    assert "roles ubuntu_base, gpu_tuning; GPUs 0; skipped: GPU-only steps (gpu_tuning: GPU settings through NVML)" in out
+    assert ", Debian 12." in line[:80] and "gpu_nodes): roles ubuntu_base, nvidia_driver, gpu_tuning;" in line[:160]
+    assert ("roles ubuntu_base, nvidia_driver, gpu_tuning; GPUs 0; skipped: GPU-only steps (nvidia_driver: module"
+            " load, reboot and coherence gate, gpu_tuning: GPU settings through NVML)") in out
     assert "because there is no NVIDIA GPU on the PCI bus and llmfleet_require_gpu is false" in out
 
 

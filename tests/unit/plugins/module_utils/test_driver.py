@@ -142,7 +142,8 @@ EXPECT = {"version": "580", "flavour": "open", "fabric_manager": False}
 
 def test_coherent_host_passes():
     verdict = driver.coherence(_state(), EXPECT)
-    assert verdict == {"ok": True, "checked": True, "problems": [], "reboot_reasons": [], "reboot_required": False}
+    assert verdict == {"ok": True, "checked": True, "problems": [], "reboot_reasons": [], "reboot_required": False,
+                       "notes": []}
 
 
 def test_no_gpu_is_not_checked():
@@ -199,3 +200,17 @@ def test_fabric_manager_rules():
     assert any("is failed" in p for p in stopped["problems"])
     good = driver.coherence(_state(fabric_manager={"version": "580.95.05", "active": "active"}), expect)
     assert good["ok"]
+
+
+def test_container_without_module_tree_judges_the_loaded_module():
+    verdict = driver.coherence(_state(on_disk=None, modules_tree=False), EXPECT)
+    assert verdict["ok"] and verdict["notes"] and "judged instead" in verdict["notes"][0]
+    wrong = driver.coherence(_state(on_disk=None, modules_tree=False,
+                                    loaded={"version": "570.195.03", "flavour": "open"},
+                                    nvml={"available": True, "driver_version": "570.195.03"}), EXPECT)
+    assert not wrong["ok"] and any("570.195.03, not 580" in p for p in wrong["problems"])
+
+
+def test_missing_module_with_a_module_tree_is_a_problem():
+    verdict = driver.coherence(_state(on_disk=None, modules_tree=True), EXPECT)
+    assert not verdict["ok"] and "no nvidia kernel module for" in verdict["problems"][0]

@@ -1,5 +1,7 @@
 """nvidia_driver_info with FAKE tools: run_command answers with outputs recorded from real hosts,
 NVML is the FAKE binding (tests/unit/fakes/fake_pynvml.py)."""
+import os
+
 import pytest
 
 from ansible_collections.llmfleet.deepseek.plugins.modules import nvidia_driver_info
@@ -39,6 +41,7 @@ def host(tmp_path):
     (pci / "0000:18:00.0" / "class").write_text("0x030200\n")
     (tmp_path / "sys_module").mkdir()
     (tmp_path / "systemd").mkdir()
+    (tmp_path / "modules" / os.uname()[2]).mkdir(parents=True)
     return tmp_path
 
 
@@ -53,7 +56,7 @@ def run(monkeypatch, host, args, tools, lib=None, loaded=True, binding="pynvml")
         return nvidia_driver_info.DriverInfo(
             module, nvml_loader=lambda: (lib or FakePynvml(), binding), pci_root=str(host / "pci"),
             version_file=str(version), efivar=str(host / "efivar"), sys_module=str(host / "sys_module"),
-            systemd_dir=str(host / "systemd"))
+            systemd_dir=str(host / "systemd"), modules_root=str(host / "modules"))
 
     return run_module(monkeypatch, nvidia_driver_info, args, make)
 
@@ -112,7 +115,7 @@ def test_no_gpu_no_tools(monkeypatch, host):
     assert res["on_disk"] is None
     assert res["secure_boot"]["source"] == "efivars" and res["secure_boot"]["enforcing"] is True
     assert res["coherence"] == {"ok": True, "checked": False, "problems": [], "reboot_reasons": [],
-                                "reboot_required": False}
+                                "reboot_required": False, "notes": []}
 
 
 def test_nvml_library_missing(monkeypatch, host):
@@ -129,7 +132,8 @@ def test_nvml_library_missing(monkeypatch, host):
         (host / "version").write_text(VERSION_OPEN)
         return nvidia_driver_info.DriverInfo(
             module, nvml_loader=missing, pci_root=str(host / "pci"), version_file=str(host / "version"),
-            efivar=str(host / "efivar"), sys_module=str(host / "sys_module"), systemd_dir=str(host / "systemd"))
+            efivar=str(host / "efivar"), sys_module=str(host / "sys_module"), systemd_dir=str(host / "systemd"),
+            modules_root=str(host / "modules"))
 
     res = run_module(monkeypatch, nvidia_driver_info, {}, make).result
     assert res["nvml"]["available"] is False and res["nvml"]["reason"] == "libnvidia-ml.so.1 is not installed"

@@ -40,6 +40,11 @@ def test_packages_pinned_and_held(host):
     assert pkgs["linux-headers-amd64"][1] == "hi"
 
 
+def test_older_branch_released_and_removed(host):
+    # prepare.yml installed and held a TEST FIXTURE libnvidia-compute-570 (a host moving from 570).
+    assert "libnvidia-compute-570" not in _dpkg(host) or _dpkg(host)["libnvidia-compute-570"][1][1] != "i"
+
+
 def test_dkms_really_built_the_open_module_for_debians_kernel(host):
     status = host.check_output("dkms status")
     assert "nvidia-current-open/535.261.03" in status and ": installed" in status, status

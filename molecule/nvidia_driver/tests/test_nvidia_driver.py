@@ -6,10 +6,13 @@ import os
 import subprocess
 
 import pytest
+import yaml
 
 SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-PACKAGES = ["nvidia-open-kernel-dkms", "firmware-nvidia-gsp", "nvidia-kernel-support", "libcuda1",
+with open(os.path.join(SCENARIO, "converge.yml")) as _handle:
+    DRIVER = yaml.safe_load(_handle)[0]["vars"]["nvidia_driver_version"]
+PACKAGES = ["nvidia-kernel-dkms", "firmware-nvidia-gsp", "nvidia-kernel-support", "libcuda1",
             "libnvidia-ml1", "nvidia-smi", "nvidia-persistenced"]
 
 
@@ -33,7 +36,11 @@ def test_packages_pinned_and_held(host):
         assert name in pkgs, name
         assert pkgs[name][1] == "hi", "%s is %s, not held" % (name, pkgs[name][1])
     for name in PACKAGES[:-1]:  # nvidia-persistenced has its own version
-        assert pkgs[name][0].startswith("535.261.03-"), (name, pkgs[name][0])
+        assert pkgs[name][0].startswith(DRIVER + "-"), (name, pkgs[name][0])
+    # The dependencies came at the pinned version too (the apt preference), not the newest.
+    assert pkgs["nvidia-alternative"][0].startswith(DRIVER + "-") and pkgs["nvidia-alternative"][1] == "hi"
+    pref = host.file("/etc/apt/preferences.d/llmfleet-nvidia-driver.pref").content_string
+    assert "Pin: version %s-*" % DRIVER in pref and "Pin-Priority: 1001" in pref
     # Recommends stayed out: no X/GL stack.
     assert "xserver-xorg-video-nvidia" not in pkgs and "nvidia-driver" not in pkgs
     # Headers for DKMS, held like the kernel (so ubuntu_base finds nothing left to hold).
@@ -45,10 +52,11 @@ def test_older_branch_released_and_removed(host):
     assert "libnvidia-compute-570" not in _dpkg(host) or _dpkg(host)["libnvidia-compute-570"][1][1] != "i"
 
 
-def test_dkms_really_built_the_open_module_for_debians_kernel(host):
+def test_dkms_really_built_the_module_for_debians_kernel(host):
     status = host.check_output("dkms status")
-    assert "nvidia-current-open/535.261.03" in status and ": installed" in status, status
-    kernel = status.split(",")[1].strip()
+    line = [l for l in status.splitlines() if l.startswith("nvidia-current/%s," % DRIVER)]
+    assert line and line[0].endswith(": installed"), status
+    kernel = line[0].split(",")[1].strip()
     ko = host.run("ls /lib/modules/%s/updates/dkms/" % kernel)
     assert ko.rc == 0 and "nvidia-current.ko" in ko.stdout, ko.stdout + ko.stderr
     # ... and not for the running kernel, whose headers do not exist here.
@@ -82,7 +90,7 @@ def test_role_says_what_it_could_not_do_here():
     out = " ".join(run.stdout.split())
     assert "has no NVIDIA GPU, so no module can load and the coherence gate is not checked" in out
     assert "Module for the running kernel" in out and ": none." in out
-    assert "open module: GPU architecture unknown" in out
+    assert "proprietary module: GPU architecture unknown (no NVML yet); Debian's open module package lags" in out
     assert "installed for 6.1." in out  # the DKMS build, reported by kernel
     assert "changed=0" in out
 
@@ -111,3 +119,14 @@ def test_bad_input_is_refused_before_any_change(host, extra, named):
     assert "changed=0" in out
     after = host.check_output("dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\\n' 'nvidia-*' | md5sum")
     assert before == after
+
+
+def test_zz_a_pin_that_does_not_build_fails_clearly(host):
+    """Last (it breaks the instance's driver): Debian's point-release 535.261.03 no longer compiles
+    against the current 6.1 headers, the "new kernel, old driver" day. The run must fail naming
+    DKMS, the kernel and what to do, and must not reboot."""
+    run = _play('{"nvidia_driver_version": "535.261.03", "nvidia_driver_kernel_module": "open"}')
+    out = " ".join(run.stdout.split())
+    assert run.returncode != 0
+    assert "DKMS could not build the open nvidia module 535.261.03 for kernel 6.1." in out, out[-3000:]
+    assert "Nothing was rebooted" in out and "TASK [nvidia_driver : Reboot" not in run.stdout

@@ -83,7 +83,7 @@ def engine_starts(host):
     return read
 
 
-def test_a_second_run_changes_nothing_and_restarts_nothing(engine_starts):
+def test_a_second_run_changes_nothing_and_restarts_nothing(host, engine_starts):
     before = engine_starts()
     run = _play()
     assert run.returncode == 0, run.stdout + run.stderr
@@ -103,7 +103,7 @@ def test_a_second_run_changes_nothing_and_restarts_nothing(engine_starts):
 def test_bad_input_is_refused_before_any_change(host, extra, named):
     before = host.check_output("md5sum /etc/docker/daemon.json /etc/containerd/config.toml")
     run = _play(extra)
-    out = " ".join(run.stdout.split())
+    out = " ".join((run.stdout + run.stderr).split())
     assert run.returncode != 0
     assert named in out, out[-3000:]
     assert ("value of " in named or "Nothing was changed" in out) and "changed=0" in out

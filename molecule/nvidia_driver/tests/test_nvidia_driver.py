@@ -104,6 +104,14 @@ def test_check_diff_on_the_converged_host_is_silent(host):
     assert "changed=0" in run.stdout and "failed=0" in run.stdout
 
 
+def test_masked_persistenced_is_unmasked_and_enabled(host):
+    host.run_expect([0], "systemctl mask nvidia-persistenced.service")
+    run = _play()
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "changed=1" in run.stdout, run.stdout[-2000:]
+    assert host.check_output("systemctl is-enabled nvidia-persistenced.service || true") == "enabled"
+
+
 @pytest.mark.parametrize("extra, named", [
     # Choices are refused by the role's argument specs, before any task.
     ('{"nvidia_driver_source": "nvidia"}',

@@ -118,7 +118,8 @@ def test_masked_persistenced_is_unmasked_and_enabled(host):
      "value of nvidia_driver_source must be one of: auto, ubuntu, cuda_repo, debian, offline, got: nvidia"),
     ('{"nvidia_driver_reboot": "sometimes"}', "value of nvidia_driver_reboot must be one of: auto, never, always, got: sometimes"),
     # The rest by the role's own checks, which end with "Nothing was changed."
-    ('{"nvidia_driver_branch": "580"}', "Debian 12 has one branch, 535"),
+    ('{"nvidia_driver_branch": "580", "nvidia_driver_version": ""}', "Debian 12 has one branch, 535"),
+    ('{"nvidia_driver_branch": "580"}', "nvidia_driver_version an upstream version like \"580.95.05\" in that branch (got '535.309.01')"),
     ('{"nvidia_driver_version": "580.95.05"}', "Debian 12 has one branch, 535"),
     ('{"nvidia_driver_branch": "58"}', "nvidia_driver_branch three digits like \"580\" (got '58')"),
     ('{"nvidia_driver_source": "ubuntu"}', "debian only on Debian and ubuntu/cuda_repo only on Ubuntu"),

@@ -135,4 +135,3 @@ def test_bad_input_is_refused_before_any_change(host, extra, named):
     assert "changed=0" in out
     after = host.check_output("dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\\n' 'nvidia-*' | md5sum")
     assert before == after
-

@@ -1,0 +1,136 @@
+# -*- coding: utf-8 -*-
+# Copyright: llmfleet.deepseek contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of llmfleet.deepseek.iptables_allowlist: runs the module, and when it armed a
+rollback, confirms over a NEW connection that the controller still reaches the host. Without the
+confirmation the host puts the previous rules back by itself when rollback_timeout runs out, and
+this task fails saying so."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import shlex
+import time
+
+from ansible.errors import AnsibleError
+from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.plugins.action import ActionBase
+from ansible_collections.llmfleet.deepseek.plugins.module_utils import iptables as ipt
+
+MODULE = "llmfleet.deepseek.iptables_allowlist"
+# Seconds the module itself may take after the connection is up (reads, --test, apply, read-back).
+MODULE_MARGIN = 5
+LOCAL = ("local", "ansible.builtin.local")
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = False
+    _requires_connection = True
+
+    def _confirm(self, cookie):
+        """Close the current connection (SSH's ControlPersist master included), then remove the
+        cookie over a fresh one. Returns (confirmed, why not)."""
+        try:
+            self._connection.reset()
+            res = self._low_level_execute_command("rm %s" % shlex.quote(cookie), sudoable=True)
+        except AnsibleError as e:
+            return False, to_text(e)
+        if res.get("rc") == 0:
+            return True, None
+        return False, "the confirmation ran but the rollback cookie was gone (%s): the host had already rolled back" % (
+            to_text(res.get("stderr")).strip() or "rc %s" % res.get("rc"))
+
+    def _after_rollback(self, marker):
+        try:
+            self._connection.reset()
+            res = self._low_level_execute_command("cat %s" % shlex.quote(marker), sudoable=True)
+        except AnsibleError as e:
+            return "the host is still unreachable after the rollback time (%s)" % to_text(e)
+        if res.get("rc") == 0:
+            return "the host put the previous rules back (%s) and is reachable again" % to_text(res.get("stdout")).strip()
+        return "the host is reachable again, but no rollback record was found (%s)" % to_text(res.get("stderr")).strip()
+
+    @staticmethod
+    def _validate(args):
+        def number(name, default):
+            value = args.get(name, default)
+            try:
+                return int(value) if not isinstance(value, bool) else value
+            except (TypeError, ValueError):
+                return value
+        try:
+            ssh_port = number("ssh_port", 22)
+            ipt.validate_options(args.get("chain", "LLMFLEET-INPUT"), ssh_port, number("rollback_timeout", 30))
+            if args.get("state", "present") == "present":
+                ipt.validate_rules(args.get("rules") or [], ssh_port,
+                                   boolean(args.get("default_deny", False), strict=False))
+        except ipt.AllowlistError as e:
+            return to_text(e)
+        return None
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        args = dict(self._task.args)
+        transport = to_text(self._connection.transport)
+        try:
+            timeout = int(args.get("rollback_timeout", 30))
+        except (TypeError, ValueError):
+            timeout = 0  # the module names the bad value
+        conn_timeout = int(self._play_context.timeout or 10)
+        if timeout > 0 and transport not in LOCAL and timeout < conn_timeout + MODULE_MARGIN:
+            result.update(failed=True, msg=(
+                "rollback_timeout (%d s) must exceed the connection timeout (%d s) plus %d s, or a working "
+                "connection could be rolled back before it confirms; raise rollback_timeout"
+                % (timeout, conn_timeout, MODULE_MARGIN)))
+            return result
+
+        local = transport in LOCAL
+        if local:
+            # A firewall cannot cut a local connection: nothing to confirm, nothing to roll back.
+            args["rollback_timeout"] = 0
+        # Bad input fails here, on the controller, before anything runs on the host.
+        problem = self._validate(args)
+        if problem:
+            result.update(failed=True, changed=False, msg=problem)
+            return result
+        if boolean(args.get("validate_only", False), strict=False):
+            result.update(changed=False, validated=True, msg="the allowlist's inputs are valid")
+            return result
+
+        started = time.time()
+        result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
+        guard = result.get("ssh_guard") or {}
+        rollback = result.get("rollback") or {}
+        if local:
+            if guard.get("enabled") and not guard.get("address"):
+                guard["reason"] = "local connection: there is nothing to guard"
+            rollback["reason"] = "local connection: a firewall cannot cut it, no rollback armed"
+        if not rollback.get("armed"):
+            return result
+
+        cookie = rollback.pop("cookie")
+        marker = rollback.pop("marker")
+        rollback.pop("deadline", None)
+        confirmed, why = self._confirm(cookie)
+        rollback["confirmed"] = confirmed
+        if confirmed:
+            rollback["confirmed_after"] = round(time.time() - started, 1)
+            return result
+
+        # Not confirmed: the watcher restores the previous rules at the deadline; wait for it,
+        # then look again.
+        wait = started + rollback["timeout"] + 3 - time.time()
+        if wait > 0:
+            time.sleep(wait)
+        after = self._after_rollback(marker)
+        result.update(failed=True, msg=(
+            "the new allowlist was applied, but the controller could not reach the host again over "
+            "a new connection within rollback_timeout (%d s): %s. Rollback: %s. "
+            "Check that the rules accept the controller (ssh_guard, a rule for port %s) before trying again."
+            % (rollback["timeout"], why, after, args.get("ssh_port", 22))))
+        rollback["rolled_back"] = True
+        return result

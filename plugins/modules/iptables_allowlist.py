@@ -1,0 +1,583 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: llmfleet.deepseek contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: iptables_allowlist
+short_description: A declarative, atomic, lockout-safe iptables allowlist in a chain of its own
+version_added: "0.1.0"
+description:
+  - Owns one chain (O(chain), jumped to from the first position of C(INPUT)) and makes its
+    content exactly the desired allowlist, for IPv4 and IPv6. Loopback and
+    C(RELATED,ESTABLISHED) traffic is accepted; for each rule, the listed sources are accepted on
+    its port and every other source is handled by O(policy) on that port. Traffic to ports no
+    rule names returns to C(INPUT) untouched, unless O(default_deny=true).
+  - Rules with the same port and protocol are merged (their sources added up); all accepts come
+    before all drops, so overlapping port ranges add up too.
+  - Sources are addresses or CIDRs, IPv4 and IPv6 in one list; the family is taken from each
+    entry. Each family's chain gets the accepts of its own sources and the drops of every rule,
+    so a port listed with IPv4 sources only is closed to IPv6 clients.
+  - With O(docker_user=true) a second chain (O(chain) with C(-INPUT) replaced by C(-DOCKER), or
+    C(-DOCKER) appended) is jumped to from the first position of Docker's C(DOCKER-USER) chain and
+    holds the same allowlist for published container ports, which reach containers through
+    C(FORWARD) and never pass C(INPUT). It matches connections Docker translated (conntrack
+    C(DNAT) state) by their original destination port, so containers' own outgoing traffic is not
+    affected. C(DOCKER-USER) is created when Docker has not made it yet (Docker keeps one it finds).
+  - Nothing else is ever written. Other chains and tables (Docker's, the user's own) stay as they
+    are; O(state=absent) removes only the jumps and chains this module owns.
+  - The iptables backend (nf_tables or legacy) is the one the host's C(iptables) command uses; the
+    module then calls that backend's own C(*-save)/C(*-restore) commands for both families and
+    never the other one's. It warns when the other backend also holds rules.
+  - Atomic - the change is one C(iptables-restore --noflush) transaction per family, first
+    checked with C(iptables-restore --test) (in check mode too), then applied and read back.
+  - Lockout-safe - with O(ssh_guard=true) the source address of the SSH connection this task
+    runs over (read from C(SSH_CONNECTION) of the module's process or its ancestors) is always
+    accepted on that connection's port, ahead of every drop. With a local connection there is
+    nothing to guard and the result says so.
+  - Rollback - with O(rollback_timeout) above zero, the previous state of what the module owns is
+    saved and a watcher (a transient systemd unit, or a detached process without systemd) restores
+    it unless the controller confirms over a new connection within that many seconds. The
+    collection's action plugin for this module makes that confirmation (it closes the current
+    connection, e.g. SSH's ControlPersist master, and runs one command over a fresh one); a change
+    that cuts the controller off fails the task and comes back by itself.
+author:
+  - llmfleet.deepseek maintainers (@llmfleet)
+options:
+  rules:
+    description:
+      - The allowlist. Each entry has C(port) (an int or a C("from:to") range, 1-65535),
+        C(proto) (C(tcp) or C(udp), default C(tcp)) and C(sources) (a list of IPv4/IPv6
+        addresses or CIDRs; an empty list closes the port to every source).
+      - An optional C(name) says where the rule comes from; error messages quote it.
+      - A source with host bits set (C(10.0.0.1/8)) or a host name is refused. An empty source
+        list on the SSH port (O(ssh_port), TCP) is refused.
+    type: list
+    elements: dict
+    default: []
+  chain:
+    description: The chain this module owns (1-21 characters; not a built-in or Docker chain).
+    type: str
+    default: LLMFLEET-INPUT
+  policy:
+    description:
+      - What happens to sources a rule does not list, on that rule's port (and to everything
+        else with O(default_deny=true)).
+      - V(reject) answers TCP with a reset and UDP/other traffic with ICMP port unreachable.
+    type: str
+    default: drop
+    choices: [drop, reject]
+  ssh_guard:
+    description:
+      - Accept the current SSH connection's source address on its port before any drop, so this
+        run's controller keeps its way in. The address is in the result (RV(ssh_guard)).
+    type: bool
+    default: true
+  ssh_port:
+    description:
+      - The SSH port. A rule on it must list sources, and O(default_deny=true) needs a rule on it
+        (the next run may come from another controller address than this one).
+      - The guard accepts the port of the connection it found, which is this one unless SSH
+        listens elsewhere.
+    type: int
+    default: 22
+  docker_user:
+    description: Also apply the allowlist to published container ports through C(DOCKER-USER).
+    type: bool
+    default: false
+  rollback_timeout:
+    description:
+      - Seconds after a change within which the controller must confirm it can reach the host
+        over a new connection; otherwise the previous rules come back. V(0) turns the rollback off.
+      - Must be longer than the connection timeout plus a module run (checked by the action
+        plugin), so that a working connection is never rolled back.
+    type: int
+    default: 30
+  default_deny:
+    description:
+      - Drop (or reject, by O(policy)) everything the rules do not accept, after the SSH guard.
+        ICMPv6 neighbour discovery and error messages stay accepted (IPv6 stops working without
+        them); ICMPv4 errors of accepted connections pass as C(RELATED).
+    type: bool
+    default: false
+  state:
+    description:
+      - V(present) makes the owned chains exactly the allowlist.
+      - V(absent) removes the jumps and chains this module owns, nothing else.
+    type: str
+    default: present
+    choices: [present, absent]
+  validate_only:
+    description:
+      - Only check the inputs and return the normalised RV(rules). The action plugin does this
+        on the controller, without connecting to the host (every run starts with this check, so
+        bad input fails before anything runs there).
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: Reads the rules and computes the exact transaction (checked with C(iptables-restore --test)); applies nothing.
+  diff_mode:
+    support: full
+    description: The owned chains and jumps, per family, before and after, as C(iptables-save) prints them.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux with iptables 1.8 (nf_tables or legacy backend) and conntrack.
+requirements:
+  - C(iptables) 1.8 or later on the managed host (C(ip6tables) for IPv6; without it, or with IPv6
+    off in the kernel, only IPv4 is managed and the result says so).
+notes:
+  - Rules are not persisted across a reboot by this module; RV(persist) holds, per family, an
+    C(iptables-restore --noflush) file of the owned chains that the C(llmfleet.deepseek.firewall)
+    role loads at boot.
+  - If a jump to the owned chain already exists somewhere in C(INPUT), it is left where it is (a
+    tool that inserts its own jump first, such as fail2ban, is not fought over); a missing one is
+    inserted first, duplicates are removed.
+seealso:
+  - name: Docker - packet filtering and firewalls
+    description: Why published ports bypass INPUT, and DOCKER-USER.
+    link: https://docs.docker.com/engine/network/packet-filtering-firewalls/
+  - module: community.general.iptables_state
+    description: The idea behind the rollback.
+  - module: ansible.builtin.iptables
+"""
+
+EXAMPLES = r"""
+- name: HTTPS from the edge networks only, SSH from the bastions, with Docker's published ports
+  llmfleet.deepseek.iptables_allowlist:
+    rules:
+      - {port: 443, proto: tcp, sources: [10.20.0.0/16, "2001:db8:20::/48"]}
+      - {port: 22, proto: tcp, sources: [10.0.0.10, 10.0.0.11]}
+      - {port: "9100:9400", proto: tcp, sources: [10.30.0.5]}
+    docker_user: true
+
+- name: Everything not listed is dropped (needs a rule on the SSH port)
+  llmfleet.deepseek.iptables_allowlist:
+    rules:
+      - {port: 22, sources: [10.0.0.0/24]}
+      - {port: 443, sources: [10.20.0.0/16]}
+    default_deny: true
+
+- name: Remove the allowlist (only what the module owns)
+  llmfleet.deepseek.iptables_allowlist:
+    state: absent
+"""
+
+RETURN = r"""
+backend:
+  description: The iptables backend used for both families.
+  returned: always
+  type: str
+  sample: nft
+chain:
+  description: The chain owned in C(INPUT).
+  returned: always
+  type: str
+  sample: LLMFLEET-INPUT
+docker_chain:
+  description: The chain owned in C(DOCKER-USER) (present with O(docker_user=true)).
+  returned: always
+  type: str
+  sample: LLMFLEET-DOCKER
+families:
+  description: Per family (C(ipv4), C(ipv6)) - whether it is managed, changed, and the rule count of the owned chains after the run.
+  returned: always
+  type: dict
+  sample: {"ipv4": {"managed": true, "changed": true, "rules": 7}, "ipv6": {"managed": false, "reason": "IPv6 is off in the kernel"}}
+rules:
+  description: The rules as applied (merged by port and protocol, sources normalised and split by family).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"port": "443", "proto": "tcp", "sources": {"ipv4": ["10.20.0.0/16"], "ipv6": []}}]
+ssh_guard:
+  description: What the SSH guard found and accepted.
+  returned: always
+  type: dict
+  sample: {"enabled": true, "address": "10.0.0.10/32", "port": 22, "reason": "SSH_CONNECTION of the task's connection"}
+rollback:
+  description: Whether a rollback was armed for this change, its timeout, and (from the action plugin) whether the controller confirmed.
+  returned: always
+  type: dict
+  sample: {"armed": true, "timeout": 30, "confirmed": true}
+persist:
+  description: Per family, an C(iptables-restore --noflush) file of the owned chains (no jumps), for loading at boot; empty for O(state=absent).
+  returned: always
+  type: dict
+  sample: {"ipv4": "*filter\n:LLMFLEET-INPUT - [0:0]\n-A LLMFLEET-INPUT -i lo -j ACCEPT\n...\nCOMMIT\n"}
+commands:
+  description: Per family, the save and restore commands of the backend in use (for the boot-time loader).
+  returned: always
+  type: dict
+  sample: {"ipv4": {"save": "/usr/sbin/iptables-nft-save", "restore": "/usr/sbin/iptables-nft-restore", "iptables": "/usr/sbin/iptables-nft"}}
+transactions:
+  description: Per family, the iptables-restore input that was (or in check mode would be) applied; absent for a family without change.
+  returned: changed
+  type: dict
+"""
+
+import os
+import sys
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.llmfleet.deepseek.plugins.module_utils import iptables as ipt
+
+ROLLBACK_DIR = "/run/llmfleet/firewall"
+
+# Runs apart from the module (a transient systemd unit, or a detached process): restores the
+# saved state unless the cookie is taken away (the controller's confirmation) before the deadline.
+WATCHER = r"""
+import os, subprocess, sys, time
+cookie, deadline, marker = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+pairs = list(zip(sys.argv[4::2], sys.argv[5::2]))
+def tidy():
+    for _restore, path in pairs:
+        if os.path.exists(path):
+            os.remove(path)
+while time.time() < deadline:
+    if not os.path.exists(cookie):
+        tidy()
+        sys.exit(0)
+    time.sleep(0.2)
+try:
+    os.rename(cookie, cookie + ".rollback")
+except OSError:
+    tidy()
+    sys.exit(0)
+rcs = []
+for restore, path in pairs:
+    with open(path, "rb") as f:
+        rcs.append(subprocess.call([restore, "-w", "10", "--noflush"], stdin=f))
+with open(marker, "w") as f:
+    f.write("rolled back at %d, restore exit codes %s\n" % (time.time(), rcs))
+os.remove(cookie + ".rollback")
+tidy()
+"""
+
+
+class Allowlist(object):
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.warnings = []
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _run(self, argv, data=None, check=True):
+        rc, out, err = self.module.run_command(argv, data=data, binary_data=True)
+        if check and rc != 0:
+            self.module.fail_json(msg="%s failed (exit %d): %s" % (" ".join(argv), rc, (err or out).strip()))
+        return rc, out, err
+
+    def backend(self):
+        iptables = self.module.get_bin_path("iptables", required=True)
+        real = os.path.basename(os.path.realpath(iptables))
+        if "nft" in real:
+            return "nft"
+        if "legacy" in real:
+            return "legacy"
+        _rc, out, _err = self._run([iptables, "--version"])
+        return "nft" if "nf_tables" in out else "legacy"
+
+    def commands(self, backend):
+        found = {}
+        for family, base in (("ipv4", "iptables"), ("ipv6", "ip6tables")):
+            cmds = {}
+            for tool in ("save", "restore", ""):
+                name = base + ("-" + tool if tool else "")
+                path = self.module.get_bin_path("%s-%s%s" % (base, backend, "-" + tool if tool else ""))
+                if path is None:
+                    # iptables < 1.8 ships unsuffixed tools only: they are the legacy backend.
+                    path = self.module.get_bin_path(name) if backend == "legacy" else None
+                cmds[tool or "iptables"] = path
+            found[family] = cmds if all(cmds.values()) else None
+        if found["ipv4"] is None:
+            self.module.fail_json(msg="iptables-%s-save/-restore not found: install the iptables package" % backend)
+        return found
+
+    def mixed_backends(self, backend):
+        """Rules in the other backend apply too; say so (we never write there)."""
+        if backend != "nft":
+            return
+        try:
+            with open("/proc/net/ip_tables_names") as f:
+                legacy_tables = f.read().split()
+        except (IOError, OSError):
+            return
+        save = self.module.get_bin_path("iptables-legacy-save")
+        if not legacy_tables or save is None:
+            return
+        _rc, out, _err = self._run([save], check=False)
+        count = sum(1 for line in out.splitlines() if line.startswith("-A "))
+        if count:
+            self.warnings.append(
+                "iptables-legacy also holds %d rule(s) (tables %s); they apply as well as the nf_tables "
+                "rules this module manages. Move them to one backend; never mix the two." % (count, ", ".join(legacy_tables)))
+
+    def read(self, cmds):
+        _rc, out, _err = self._run([cmds["save"], "-t", "filter"])
+        table = ipt.parse_save(out).get("filter", {"chains": {}, "rules": []})
+        return table
+
+    # --- the SSH guard --------------------------------------------------------------------------
+
+    @staticmethod
+    def ssh_connection():
+        """SSH_CONNECTION of this process or the closest ancestor that has it (become drops it
+        from the environment; the login shell above still has it)."""
+        value = os.environ.get("SSH_CONNECTION")
+        if value:
+            return value, "SSH_CONNECTION of the module's environment"
+        pid = os.getppid()
+        for _hop in range(32):
+            if pid <= 1:
+                break
+            try:
+                with open("/proc/%d/environ" % pid, "rb") as f:
+                    env = f.read().split(b"\0")
+                with open("/proc/%d/stat" % pid) as f:
+                    stat = f.read()
+            except (IOError, OSError):
+                break
+            for item in env:
+                if item.startswith(b"SSH_CONNECTION="):
+                    return item.split(b"=", 1)[1].decode("ascii", "replace"), \
+                        "SSH_CONNECTION of process %d (an ancestor of the module)" % pid
+            pid = int(stat.rsplit(")", 1)[1].split()[1])
+        return None, None
+
+    def guard(self):
+        info = {"enabled": self.p["ssh_guard"], "address": None, "port": None}
+        if not self.p["ssh_guard"]:
+            info["reason"] = "ssh_guard is false"
+            return None, info
+        if self.p["state"] == "absent":
+            info["reason"] = "state is absent: nothing is dropped"
+            return None, info
+        value, where = self.ssh_connection()
+        found = ipt.parse_ssh_connection(value) if value else None
+        if found is None:
+            info["reason"] = ("no SSH connection found (a local or container connection): "
+                              "there is nothing to guard")
+            return None, info
+        net, port = found
+        info.update(address=net.with_prefixlen, port=port, reason=where)
+        if port != self.p["ssh_port"]:
+            self.warnings.append(
+                "the SSH connection came in on port %d, not ssh_port %d: the guard accepts port %d"
+                % (port, self.p["ssh_port"], port))
+        return (net, port), info
+
+    @staticmethod
+    def covered(guard, rules):
+        """The rule source that already accepts the guarded address on its port, if any: then no
+        guard line is added, and runs from other controllers in that range render the same rules."""
+        net, port = guard
+        for rule in rules:
+            if rule["proto"] == "tcp" and rule["port"][0] <= port <= rule["port"][1]:
+                for src in rule["sources"][ipt.family_of(net)]:
+                    if net.subnet_of(src):
+                        return src.with_prefixlen
+        return None
+
+    # --- rollback -------------------------------------------------------------------------------
+
+    def arm_rollback(self, plans):
+        """Save the way back, start the watcher; return what the action plugin needs."""
+        timeout = self.p["rollback_timeout"]
+        base = ROLLBACK_DIR if os.path.isdir("/run") else "/var/tmp/llmfleet-firewall"
+        if not os.path.isdir(base):
+            os.makedirs(base, 0o700)
+        stamp = "%d-%d" % (time.time() * 1000, os.getpid())
+        cookie = os.path.join(base, "pending-%s" % stamp)
+        marker = os.path.join(base, "rolled-back-%s" % stamp)
+        args = []
+        for family, plan in plans.items():
+            path = os.path.join(base, "restore-%s-%s" % (stamp, family))
+            with open(path, "w") as f:
+                f.write(plan["back"])
+            os.chmod(path, 0o600)
+            args += [plan["cmds"]["restore"], path]
+        with open(cookie, "w") as f:
+            f.write("confirm by removing this file within %d s\n" % timeout)
+        deadline = time.time() + timeout
+        argv = [sys.executable, "-c", WATCHER, cookie, "%.3f" % deadline, marker] + args
+        systemd_run = self.module.get_bin_path("systemd-run")
+        if systemd_run and os.path.isdir("/run/systemd/system"):
+            # A transient unit outlives the SSH session even where logind kills a session's
+            # processes at logout.
+            self._run([systemd_run, "--quiet", "--collect", "--unit",
+                       "llmfleet-firewall-rollback-%s" % stamp, "--"] + argv)
+            how = "systemd unit llmfleet-firewall-rollback-%s" % stamp
+        else:
+            import subprocess
+            devnull = open(os.devnull, "r+b")
+            subprocess.Popen(argv, stdin=devnull, stdout=devnull, stderr=devnull,
+                             close_fds=True, start_new_session=True)
+            how = "detached process"
+        return {"armed": True, "timeout": timeout, "cookie": cookie, "marker": marker,
+                "deadline": deadline, "watcher": how}
+
+    # --- the run --------------------------------------------------------------------------------
+
+    def run(self):
+        p = self.p
+        try:
+            ipt.validate_options(p["chain"], p["ssh_port"], p["rollback_timeout"])
+            rules = ipt.validate_rules(p["rules"] or [], p["ssh_port"], p["default_deny"]) \
+                if p["state"] == "present" else []
+        except ipt.AllowlistError as e:
+            self.module.fail_json(msg=str(e))
+        chain = p["chain"]
+        if p["validate_only"]:
+            return {"changed": False, "rules": self.rules_out(rules), "validated": True}
+        dchain = ipt.docker_chain_name(chain)
+        backend = self.backend()
+        cmds = self.commands(backend)
+        self.mixed_backends(backend)
+        guard, guard_info = self.guard()
+        if guard is not None:
+            guard_info["covered_by"] = self.covered(guard, rules)
+            if guard_info["covered_by"]:
+                guard = None
+
+        families = {}
+        plans = {}
+        before_text, after_text = [], []
+        for family in ipt.FAMILIES:
+            if cmds[family] is None:
+                families[family] = {"managed": False, "reason": "ip6tables-%s tools not found" % backend}
+                continue
+            if family == "ipv6" and not os.path.exists("/proc/net/if_inet6"):
+                families[family] = {"managed": False, "reason": "IPv6 is off in the kernel"}
+                continue
+            table = self.read(cmds[family])
+            current = ipt.owned_state(table, chain)
+            if p["state"] == "present":
+                target = ipt.desired_state(family, chain, rules, p["policy"], p["default_deny"],
+                                           p["docker_user"], guard)
+            else:
+                target = ipt.absent_state()
+            existing = set(table["chains"])
+            tx = ipt.transaction(current, target, existing)
+            families[family] = {"managed": True, "changed": tx is not None,
+                                "rules": sum(len(v) for v in target["chains"].values())}
+            before_text.append("# %s\n%s" % (family, ipt.state_text(current)))
+            after_text.append("# %s\n%s" % (family, ipt.state_text(target)))
+            if tx is not None:
+                after_exists = existing | set(target["chains"]) | set(parent for parent, _c in target["jumps"])
+                back = ipt.transaction(target, current, after_exists) or ""
+                plans[family] = {"tx": tx, "back": back, "cmds": cmds[family], "target": target}
+        if p["state"] == "present" and families.get("ipv6", {}).get("managed") is False \
+                and any(r["sources"]["ipv6"] for r in rules):
+            self.warnings.append("rules list IPv6 sources but IPv6 is not managed here (%s)"
+                                 % families["ipv6"]["reason"])
+
+        changed = bool(plans)
+        result = {
+            "changed": changed,
+            "backend": backend,
+            "chain": chain,
+            "docker_chain": dchain,
+            "families": families,
+            "rules": self.rules_out(rules),
+            "ssh_guard": guard_info,
+            "rollback": {"armed": False, "timeout": p["rollback_timeout"]},
+            "persist": {},
+            "commands": dict((f, c) for f, c in cmds.items() if c),
+        }
+        if p["state"] == "present":
+            for family, info in families.items():
+                if info.get("managed"):
+                    result["persist"][family] = ipt.persist_text(ipt.desired_state(
+                        family, chain, rules, p["policy"], p["default_deny"], p["docker_user"], guard))
+        if changed:
+            result["transactions"] = dict((f, plan["tx"]) for f, plan in plans.items())
+        if self.module._diff:
+            result["diff"] = {"before": "\n".join(before_text), "after": "\n".join(after_text),
+                              "before_header": "%s (owned chains and jumps)" % chain,
+                              "after_header": "%s (owned chains and jumps)" % chain}
+
+        # Every transaction is checked before any is applied (in check mode too: --test commits nothing).
+        for family, plan in plans.items():
+            rc, out, err = self._run([plan["cmds"]["restore"], "-w", "10", "--test", "--noflush"],
+                                     data=plan["tx"], check=False)
+            if rc != 0:
+                self.module.fail_json(
+                    msg="iptables-restore --test refused the %s transaction, nothing was changed: %s"
+                    % (family, (err or out).strip()), transactions=result.get("transactions"))
+        if not changed or self.module.check_mode:
+            return self.finish(result)
+
+        if p["rollback_timeout"] > 0:
+            result["rollback"] = self.arm_rollback(plans)
+        applied = []
+        for family, plan in plans.items():
+            rc, out, err = self._run([plan["cmds"]["restore"], "-w", "10", "--noflush"], data=plan["tx"], check=False)
+            if rc == 0:
+                applied.append(family)
+                now = ipt.owned_state(self.read(plan["cmds"]), chain)
+                if ipt.same_state(now, plan["target"]):
+                    continue
+                err = "the rules read back differ from the ones rendered:\n%s" % ipt.state_text(now)
+            self.undo(plans, applied, result)
+            self.module.fail_json(
+                msg="applying the %s allowlist failed; what was applied was put back: %s" % (family, (err or out).strip()),
+                **result)
+        return self.finish(result)
+
+    @staticmethod
+    def rules_out(rules):
+        return [{"port": ipt.port_text(r["port"]), "proto": r["proto"],
+                 "sources": dict((f, [n.with_prefixlen for n in r["sources"][f]]) for f in ipt.FAMILIES)}
+                for r in rules]
+
+    def undo(self, plans, applied, result):
+        for family in applied:
+            if plans[family]["back"]:
+                self._run([plans[family]["cmds"]["restore"], "-w", "10", "--noflush"],
+                          data=plans[family]["back"], check=False)
+        cookie = result["rollback"].get("cookie")
+        if cookie and os.path.exists(cookie):
+            os.remove(cookie)
+        result["rollback"]["armed"] = False
+
+    def finish(self, result):
+        for w in self.warnings:
+            self.module.warn(w)
+        return result
+
+
+def build_module():
+    return AnsibleModule(
+        argument_spec=dict(
+            rules=dict(type="list", elements="dict", default=[]),
+            chain=dict(type="str", default="LLMFLEET-INPUT"),
+            policy=dict(type="str", default="drop", choices=["drop", "reject"]),
+            ssh_guard=dict(type="bool", default=True),
+            ssh_port=dict(type="int", default=22),
+            docker_user=dict(type="bool", default=False),
+            rollback_timeout=dict(type="int", default=30),
+            default_deny=dict(type="bool", default=False),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            validate_only=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+
+
+def main():
+    module = build_module()
+    module.exit_json(**Allowlist(module).run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""iptables_allowlist against the real iptables tools, nf_tables and legacy backends, each test in
+a network namespace of its own (root only: CI runs as root; elsewhere these tests fail rather
+than skip, set LLMFLEET_NO_NETNS=1 to deselect them knowingly)."""
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[4]
+MODULE = ROOT / "plugins" / "modules" / "iptables_allowlist.py"
+COLLECTIONS = ROOT / ".cache" / "unit-collections"  # made by tests/unit/conftest.py
+
+pytestmark = pytest.mark.skipif(os.environ.get("LLMFLEET_NO_NETNS") == "1",
+                                reason="LLMFLEET_NO_NETNS=1: network namespace tests deselected")
+
+RULES = [
+    {"port": 443, "proto": "tcp", "sources": ["10.20.0.0/16", "2001:db8:20::/48"]},
+    {"port": 22, "proto": "tcp", "sources": ["10.0.0.10"]},
+    {"port": 53, "proto": "udp", "sources": []},
+]
+
+
+class Netns:
+    """A named network namespace, with iptables pointed at one backend."""
+
+    def __init__(self, backend, tmp_path):
+        self.name = "llut-%s" % uuid.uuid4().hex[:8]
+        self.bin = tmp_path / "bin"
+        self.bin.mkdir()
+        # The module picks its backend from what `iptables` resolves to, as on a host where
+        # update-alternatives chose it.
+        os.symlink(shutil.which("iptables-%s" % backend) or "/usr/sbin/iptables-%s" % backend, self.bin / "iptables")
+        self.backend = backend
+        self.tmp = tmp_path
+        subprocess.run(["ip", "netns", "add", self.name], check=True)
+        self.sh("ip link set lo up")
+
+    def sh(self, command, env=None):
+        full = dict(os.environ, PATH="%s:%s" % (self.bin, os.environ.get("PATH", "/usr/bin:/bin")))
+        full.pop("SSH_CONNECTION", None)  # only a test's own env says where "the controller" is
+        full.update(env or {})
+        return subprocess.run(["ip", "netns", "exec", self.name, "sh", "-c", command],
+                              env=full, capture_output=True, text=True, check=False)
+
+    def save(self, family="ipv4"):
+        tool = "%s-%s-save" % ("iptables" if family == "ipv4" else "ip6tables", self.backend)
+        out = self.sh(tool)
+        assert out.returncode == 0, out.stderr
+        return [line for line in out.stdout.splitlines() if line and not line.startswith("#")]
+
+    def module(self, check=False, diff=True, env=None, **args):
+        args.setdefault("rollback_timeout", 0)
+        args["_ansible_check_mode"] = check
+        args["_ansible_diff"] = diff
+        path = self.tmp / ("args-%s.json" % uuid.uuid4().hex[:6])
+        path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+        env = dict(env or {}, PYTHONPATH=str(COLLECTIONS))
+        out = self.sh("%s %s %s" % (sys.executable, MODULE, path), env=env)
+        try:
+            return json.loads(out.stdout)
+        except ValueError:
+            raise AssertionError("module output is not JSON: %s %s" % (out.stdout, out.stderr))
+
+    def close(self):
+        subprocess.run(["ip", "netns", "delete", self.name], check=False)
+
+
+@pytest.fixture(params=["nft", "legacy"])
+def ns(request, tmp_path):
+    if os.geteuid() != 0:
+        pytest.fail("these tests need root (network namespaces); set LLMFLEET_NO_NETNS=1 to deselect them")
+    n = Netns(request.param, tmp_path)
+    yield n
+    n.close()
+
+
+def owned(lines):
+    return [x for x in lines if "LLMFLEET" in x]
+
+
+def foreign(lines):
+    return [x for x in lines if "LLMFLEET" not in x]
+
+
+def test_apply_is_exact_then_a_second_run_changes_nothing(ns):
+    first = ns.module(rules=RULES)
+    assert first["changed"] is True, first
+    assert first["backend"] == ns.backend
+    v4 = ns.save()
+    assert "-A INPUT -j LLMFLEET-INPUT" in v4
+    assert owned(v4) == [
+        ":LLMFLEET-INPUT - [0:0]",
+        "-A INPUT -j LLMFLEET-INPUT",
+        "-A LLMFLEET-INPUT -i lo -j ACCEPT",
+        "-A LLMFLEET-INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        "-A LLMFLEET-INPUT -s 10.20.0.0/16 -p tcp -m tcp --dport 443 -j ACCEPT",
+        "-A LLMFLEET-INPUT -s 10.0.0.10/32 -p tcp -m tcp --dport 22 -j ACCEPT",
+        "-A LLMFLEET-INPUT -p tcp -m tcp --dport 443 -j DROP",
+        "-A LLMFLEET-INPUT -p tcp -m tcp --dport 22 -j DROP",
+        "-A LLMFLEET-INPUT -p udp -m udp --dport 53 -j DROP",
+    ]
+    v6 = ns.save("ipv6")
+    assert "-A LLMFLEET-INPUT -s 2001:db8:20::/48 -p tcp -m tcp --dport 443 -j ACCEPT" in v6
+    assert "-A LLMFLEET-INPUT -p tcp -m tcp --dport 22 -j DROP" in v6
+    second = ns.module(rules=RULES)
+    assert second["changed"] is False, second
+    assert "transactions" not in second
+    assert ns.save() == v4
+
+
+def test_check_mode_reports_the_exact_change_and_applies_nothing(ns):
+    ns.module(rules=RULES)
+    before = ns.save()
+    wanted = RULES + [{"port": 8443, "sources": ["192.0.2.0/24"]}]
+    check = ns.module(check=True, rules=wanted)
+    assert check["changed"] is True
+    assert "-A LLMFLEET-INPUT -s 192.0.2.0/24 -p tcp -m tcp --dport 8443 -j ACCEPT" in check["diff"]["after"]
+    assert "8443" not in check["diff"]["before"]
+    assert ns.save() == before
+    fresh = ns.module(check=True, rules=wanted, state="absent")
+    assert fresh["changed"] is True and ns.save() == before
+
+
+def test_docker_and_user_rules_survive_and_absent_removes_only_ours(ns):
+    ns.sh("iptables -N USER-CHAIN && iptables -A USER-CHAIN -s 192.0.2.1 -j ACCEPT && "
+          "iptables -A INPUT -j USER-CHAIN && iptables -A INPUT -p tcp --dport 25 -j DROP && "
+          "iptables -N DOCKER-USER && iptables -A DOCKER-USER -s 198.51.100.0/24 -j DROP && "
+          "iptables -A DOCKER-USER -j RETURN && iptables -A FORWARD -j DOCKER-USER && "
+          "iptables -t nat -A PREROUTING -p tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80")
+    theirs = foreign(ns.save())
+    result = ns.module(rules=RULES, docker_user=True)
+    assert result["changed"] is True
+    after = ns.save()
+    assert foreign([x for x in after if "-j LLMFLEET" not in x]) == theirs
+    assert after.index("-A INPUT -j LLMFLEET-INPUT") < after.index("-A INPUT -j USER-CHAIN")
+    assert after.index("-A DOCKER-USER -j LLMFLEET-DOCKER") < after.index("-A DOCKER-USER -s 198.51.100.0/24 -j DROP")
+    assert "-A LLMFLEET-DOCKER -s 10.20.0.0/16 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 443 -j RETURN" in after
+    assert ns.module(rules=RULES, docker_user=True)["changed"] is False
+    # docker_user off again: the Docker chain and its jump go, the rest stays.
+    assert ns.module(rules=RULES)["changed"] is True
+    assert not any("LLMFLEET-DOCKER" in x for x in ns.save())
+    gone = ns.module(state="absent")
+    assert gone["changed"] is True
+    assert ns.save() == theirs
+    assert ns.module(state="absent")["changed"] is False
+
+
+def test_hand_made_drift_is_reported_then_put_right(ns):
+    ns.module(rules=RULES)
+    good = ns.save()
+    ns.sh("iptables -I LLMFLEET-INPUT 3 -s 203.0.113.0/24 -j ACCEPT && iptables -A INPUT -j LLMFLEET-INPUT")
+    check = ns.module(check=True, rules=RULES)
+    assert check["changed"] is True
+    assert "-A LLMFLEET-INPUT -s 203.0.113.0/24 -j ACCEPT" in check["diff"]["before"]
+    assert "203.0.113.0/24" not in check["diff"]["after"]
+    assert "-D INPUT -j LLMFLEET-INPUT" in check["transactions"]["ipv4"]
+    assert ns.module(rules=RULES)["changed"] is True
+    assert ns.save() == good
+
+
+def test_bad_input_fails_before_anything_changes(ns):
+    ns.module(rules=RULES)
+    before = ns.save()
+    bad = ns.module(rules=RULES + [{"port": 8443, "sources": ["10.0.0.1/8"]}])
+    assert bad["failed"] is True
+    assert bad["msg"] == "rules[3] (port 8443): source '10.0.0.1/8' has host bits set; did you mean 10.0.0.0/8?"
+    assert ns.save() == before
+    ssh = ns.module(rules=[{"port": 22, "sources": []}])
+    assert ssh["failed"] is True and "drops SSH (port 22) from everywhere" in ssh["msg"]
+    assert ns.save() == before
+
+
+def test_ssh_guard_accepts_the_connection_first_unless_a_rule_covers_it(ns):
+    env = {"SSH_CONNECTION": "198.51.100.9 50122 10.0.0.5 22"}
+    result = ns.module(rules=RULES, default_deny=True, env=env)
+    assert result["ssh_guard"]["address"] == "198.51.100.9/32" and result["ssh_guard"]["port"] == 22
+    lines = owned(ns.save())
+    guard = "-A LLMFLEET-INPUT -s 198.51.100.9/32 -p tcp -m tcp --dport 22 -j ACCEPT"
+    assert lines.index(guard) < lines.index("-A LLMFLEET-INPUT -p tcp -m tcp --dport 22 -j DROP")
+    assert lines[-1] == "-A LLMFLEET-INPUT -j DROP"
+    covered = ns.module(rules=RULES, env={"SSH_CONNECTION": "10.0.0.10 50122 10.0.0.5 22"})
+    assert covered["ssh_guard"]["covered_by"] == "10.0.0.10/32"
+    assert not any("198.51.100.9" in x for x in ns.save())
+    nothing = ns.module(rules=RULES)
+    assert nothing["ssh_guard"]["address"] is None and "nothing to guard" in nothing["ssh_guard"]["reason"]
+
+
+def test_unconfirmed_change_is_rolled_back(ns):
+    ns.module(rules=RULES)
+    before = ns.save()
+    result = ns.module(rules=[{"port": 22, "sources": ["192.0.2.50"]}], rollback_timeout=2)
+    assert result["changed"] is True and result["rollback"]["armed"] is True
+    assert "192.0.2.50/32" in "\n".join(ns.save())
+    deadline = time.time() + 8
+    while time.time() < deadline and not os.path.exists(result["rollback"]["marker"]):
+        time.sleep(0.2)
+    assert os.path.exists(result["rollback"]["marker"]), "the watcher did not roll back"
+    assert ns.save() == before
+    os.remove(result["rollback"]["marker"])
+
+
+def test_confirmed_change_stays(ns):
+    ns.module(rules=RULES)
+    result = ns.module(rules=[{"port": 22, "sources": ["192.0.2.50"]}], rollback_timeout=2)
+    applied = ns.save()
+    os.remove(result["rollback"]["cookie"])  # what the action plugin does over a new connection
+    time.sleep(3)
+    assert ns.save() == applied
+    assert not os.path.exists(result["rollback"]["marker"])
+    assert not any(p.name.startswith("restore-") and result["rollback"]["cookie"].split("pending-")[1] in p.name
+                   for p in pathlib.Path(result["rollback"]["cookie"]).parent.iterdir())

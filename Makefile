@@ -16,13 +16,13 @@ TESTBED   := scripts/testbed.sh
 SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 SCENARIO  ?=
 
-.PHONY: help venv lock deps lint sanity unit molecule test lab lab-down clean build build-check
+.PHONY: help venv lock deps lint sanity unit integration molecule test lab lab-down clean build build-check
 
 help:
 	@echo "make lab        start the lab (local hosts over SSH) and run site.yml against it"
 	@echo "make lab-down   remove the lab and stop everything it started"
 	@echo "make test       everything CI runs: lint, sanity, unit, every Molecule scenario"
-	@echo "make venv | lint | sanity | build-check | unit | molecule [SCENARIO=name] | build | clean"
+	@echo "make venv | lint | sanity | build-check | unit | integration | molecule [SCENARIO=name] | build | clean"
 
 # The pinned toolchain. Rebuilt when requirements.txt or constraints.txt change. Also links this
 # repository as .cache/collections/ansible_collections/llmfleet/deepseek (ansible.cfg's
@@ -64,6 +64,10 @@ sanity: venv deps
 unit: venv
 	pytest -q tests/unit
 
+# Needs root: the firewall module in front of a real Docker engine, in network namespaces.
+integration: venv deps
+	tests/integration/docker_allowlist.sh
+
 # One scenario (SCENARIO=name) or all of them, on one test bed started once.
 molecule: venv deps
 	@set -euo pipefail; was_up=0; $(TESTBED) status && was_up=1; \
@@ -80,6 +84,7 @@ test:
 	$(STAGE) sanity $(MAKE) --no-print-directory sanity || rc=1; \
 	$(STAGE) build $(MAKE) --no-print-directory build-check || rc=1; \
 	$(STAGE) unit $(MAKE) --no-print-directory unit || rc=1; \
+	$(STAGE) integration $(MAKE) --no-print-directory integration || rc=1; \
 	$(STAGE) molecule $(MAKE) --no-print-directory molecule || rc=1; \
 	echo "== timings"; cat $$LLMFLEET_TIMINGS; rm -f $$LLMFLEET_TIMINGS; exit $$rc
 

@@ -23,6 +23,9 @@ MODULE = "llmfleet.deepseek.iptables_allowlist"
 # Seconds the module itself may take after the connection is up (reads, --test, apply, read-back).
 MODULE_MARGIN = 5
 LOCAL = ("local", "ansible.builtin.local")
+# Seconds waited past rollback_timeout before looking again: the host's clock started when the
+# module armed the watcher, a little after this plugin's.
+ROLLBACK_MARGIN = 5
 
 
 class ActionModule(ActionBase):
@@ -43,15 +46,21 @@ class ActionModule(ActionBase):
         return False, "the confirmation ran but the rollback cookie was gone (%s): the host had already rolled back" % (
             to_text(res.get("stderr")).strip() or "rc %s" % res.get("rc"))
 
-    def _after_rollback(self, marker):
-        try:
-            self._connection.reset()
-            res = self._low_level_execute_command("cat %s" % shlex.quote(marker), sudoable=True)
-        except AnsibleError as e:
-            return "the host is still unreachable after the rollback time (%s)" % to_text(e)
-        if res.get("rc") == 0:
-            return "the host put the previous rules back (%s) and is reachable again" % to_text(res.get("stdout")).strip()
-        return "the host is reachable again, but no rollback record was found (%s)" % to_text(res.get("stderr")).strip()
+    def _after_rollback(self, marker, attempts=3):
+        """Connect again once the host's deadline has passed and read the watcher's record."""
+        error = None
+        for _attempt in range(attempts):
+            try:
+                self._connection.reset()
+                res = self._low_level_execute_command("cat %s" % shlex.quote(marker), sudoable=True)
+            except AnsibleError as e:
+                error = to_text(e)
+                time.sleep(2)
+                continue
+            if res.get("rc") == 0:
+                return "the host put the previous rules back (%s) and is reachable again" % to_text(res.get("stdout")).strip()
+            return "the host is reachable again, but no rollback record was found (%s)" % to_text(res.get("stderr")).strip()
+        return "the host is still unreachable after the rollback time (%s)" % error
 
     @staticmethod
     def _validate(args):
@@ -123,7 +132,7 @@ class ActionModule(ActionBase):
 
         # Not confirmed: the watcher restores the previous rules at the deadline; wait for it,
         # then look again.
-        wait = started + rollback["timeout"] + 3 - time.time()
+        wait = started + rollback["timeout"] + ROLLBACK_MARGIN - time.time()
         if wait > 0:
             time.sleep(wait)
         after = self._after_rollback(marker)

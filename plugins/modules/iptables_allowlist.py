@@ -224,6 +224,7 @@ transactions:
 """
 
 import os
+import subprocess
 import sys
 import time
 
@@ -418,10 +419,8 @@ class Allowlist(object):
                        "llmfleet-firewall-rollback-%s" % stamp, "--"] + argv)
             how = "systemd unit llmfleet-firewall-rollback-%s" % stamp
         else:
-            import subprocess
-            devnull = open(os.devnull, "r+b")
-            subprocess.Popen(argv, stdin=devnull, stdout=devnull, stderr=devnull,
-                             close_fds=True, start_new_session=True)
+            subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,  # pylint: disable=consider-using-with
+                             stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True)
             how = "detached process"
         return {"armed": True, "timeout": timeout, "cookie": cookie, "marker": marker,
                 "deadline": deadline, "watcher": how}

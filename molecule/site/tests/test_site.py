@@ -64,8 +64,8 @@ def test_report_names_each_host_and_what_was_skipped(host, plain_run):
     name = host.backend.get_hostname()
     out = " ".join(plain_run.stdout.split())  # the report wraps long lines
     line = out[out.index("%s (" % name):]
-    assert ", Debian 12." in line[:80] and "gpu_nodes): roles ubuntu_base, nvidia_driver, gpu_tuning;" in line[:160]
-    assert ("roles ubuntu_base, nvidia_driver, gpu_tuning; GPUs 0; skipped: GPU-only steps (nvidia_driver: module"
+    assert ", Debian 12." in line[:80] and "gpu_nodes): roles ubuntu_base, firewall, nvidia_driver, gpu_tuning;" in line[:160]
+    assert ("roles ubuntu_base, firewall, nvidia_driver, gpu_tuning; GPUs 0; skipped: GPU-only steps (nvidia_driver: module"
             " load, reboot and coherence gate, gpu_tuning: GPU settings through NVML)") in out
     assert "because there is no NVIDIA GPU on the PCI bus and llmfleet_require_gpu is false" in out
 

@@ -1,6 +1,7 @@
 """iptables_allowlist against the real iptables tools, nf_tables and legacy backends, each test in
 a network namespace of its own (root only: CI runs as root; elsewhere these tests fail rather
 than skip, set LLMFLEET_NO_NETNS=1 to deselect them knowingly)."""
+import ipaddress
 import json
 import os
 import pathlib
@@ -56,6 +57,9 @@ class Netns:
 
     def module(self, check=False, diff=True, env=None, **args):
         args.setdefault("rollback_timeout", 0)
+        # The guard reads SSH_CONNECTION from the module's ancestors too: only the guard tests,
+        # which say where "the controller" is, turn it on.
+        args.setdefault("ssh_guard", False)
         args["_ansible_check_mode"] = check
         args["_ansible_diff"] = diff
         path = self.tmp / ("args-%s.json" % uuid.uuid4().hex[:6])
@@ -78,6 +82,23 @@ def ns(request, tmp_path):
     n = Netns(request.param, tmp_path)
     yield n
     n.close()
+
+
+def ancestors_ssh_connection():
+    """What the module would find above it when its own environment has no SSH_CONNECTION:
+    this test process's and its ancestors' (an SSH login running the tests)."""
+    pid = os.getpid()
+    while pid > 1:
+        try:
+            env = pathlib.Path("/proc/%d/environ" % pid).read_bytes().split(b"\0")
+            stat = pathlib.Path("/proc/%d/stat" % pid).read_text()
+        except OSError:
+            return None
+        for item in env:
+            if item.startswith(b"SSH_CONNECTION="):
+                return item.split(b"=", 1)[1].decode()
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return None
 
 
 def owned(lines):
@@ -178,17 +199,23 @@ def test_bad_input_fails_before_anything_changes(ns):
 
 def test_ssh_guard_accepts_the_connection_first_unless_a_rule_covers_it(ns):
     env = {"SSH_CONNECTION": "198.51.100.9 50122 10.0.0.5 22"}
-    result = ns.module(rules=RULES, default_deny=True, env=env)
+    result = ns.module(rules=RULES, default_deny=True, env=env, ssh_guard=True)
     assert result["ssh_guard"]["address"] == "198.51.100.9/32" and result["ssh_guard"]["port"] == 22
     lines = owned(ns.save())
     guard = "-A LLMFLEET-INPUT -s 198.51.100.9/32 -p tcp -m tcp --dport 22 -j ACCEPT"
     assert lines.index(guard) < lines.index("-A LLMFLEET-INPUT -p tcp -m tcp --dport 22 -j DROP")
     assert lines[-1] == "-A LLMFLEET-INPUT -j DROP"
-    covered = ns.module(rules=RULES, env={"SSH_CONNECTION": "10.0.0.10 50122 10.0.0.5 22"})
+    covered = ns.module(rules=RULES, env={"SSH_CONNECTION": "10.0.0.10 50122 10.0.0.5 22"}, ssh_guard=True)
     assert covered["ssh_guard"]["covered_by"] == "10.0.0.10/32"
     assert not any("198.51.100.9" in x for x in ns.save())
-    nothing = ns.module(rules=RULES)
-    assert nothing["ssh_guard"]["address"] is None and "nothing to guard" in nothing["ssh_guard"]["reason"]
+    above = ancestors_ssh_connection()
+    nothing = ns.module(rules=RULES, ssh_guard=True)
+    if above is None:
+        assert nothing["ssh_guard"]["address"] is None and "nothing to guard" in nothing["ssh_guard"]["reason"]
+    else:  # the tests themselves run in an SSH login: the module finds that one
+        assert nothing["ssh_guard"]["address"] == ipaddress.ip_network(above.split()[0].split("%")[0]).with_prefixlen
+    off = ns.module(rules=RULES, ssh_guard=False, env=env)
+    assert off["ssh_guard"] == {"enabled": False, "address": None, "port": None, "reason": "ssh_guard is false"}
 
 
 def test_unconfirmed_change_is_rolled_back(ns):

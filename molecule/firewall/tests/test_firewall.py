@@ -1,0 +1,123 @@
+"""The allowlist seen from outside: from an allowed and a denied client, and from the controller
+(this machine), whose SSH access rests on the guard alone. Then the rules survive a restart of
+their unit and a reboot of the server, a drift check is silent, and a change that cuts the
+controller off is rolled back by the server itself."""
+import os
+import re
+import socket
+import subprocess
+import time
+
+import testinfra
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
+SERVER = "10.98.20.11"
+CONTROLLER = "10.98.20.1"
+testinfra_hosts = ["fw-server"]
+# The errno of a 3 s connect: 0 connected, 11 timed out (dropped), 111 refused.
+PROBE = "python3 -c \"import socket; s=socket.socket(); s.settimeout(3); print(s.connect_ex(('%s', %d)))\""
+TIMED_OUT = "11"
+
+
+def from_client(name, port):
+    client = testinfra.get_host("ansible://%s" % name, ansible_inventory=INVENTORY)
+    return client.check_output(PROBE % (SERVER, port))
+
+
+def from_controller(port):
+    s = socket.socket()
+    s.settimeout(3)
+    try:
+        return s.connect_ex((SERVER, port))
+    finally:
+        s.close()
+
+
+def playbook(name, *args):
+    cmd = ["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO, name)] + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+
+
+def owned(host):
+    out = host.check_output("iptables-save -t filter")
+    return [line for line in out.splitlines() if "LLMFLEET" in line]
+
+
+def test_allowed_client_reaches_the_ports_it_is_allowed():
+    assert from_client("fw-allowed", 443) == "0"
+    assert from_client("fw-allowed", 22) == "0"
+
+
+def test_denied_client_is_dropped_everywhere():
+    for port in (443, 22, 8080):
+        assert from_client("fw-denied", port) == TIMED_OUT, port
+
+
+def test_default_deny_drops_a_port_no_rule_names():
+    assert from_client("fw-allowed", 8080) == TIMED_OUT
+
+
+def test_controller_keeps_ssh_through_the_guard_and_nothing_more():
+    assert from_controller(22) == 0
+    assert from_controller(443) in (11, 110)  # timed out: not in firewall_edge_sources
+    assert "-A LLMFLEET-INPUT -s %s/32 -p tcp -m tcp --dport 22 -j ACCEPT" % CONTROLLER in owned(
+        testinfra.get_host("ansible://fw-server", ansible_inventory=INVENTORY))
+
+
+def test_rules_are_in_their_own_chain_and_docker_user(host):
+    rules = owned(host)
+    assert rules[:2] == [":LLMFLEET-DOCKER - [0:0]", ":LLMFLEET-INPUT - [0:0]"]
+    assert "-A INPUT -j LLMFLEET-INPUT" in rules and "-A DOCKER-USER -j LLMFLEET-DOCKER" in rules
+    assert rules[-1] == "-A LLMFLEET-INPUT -j DROP"
+    assert "-A LLMFLEET-DOCKER -s 10.98.20.12/32 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 443 -j RETURN" in rules
+
+
+def test_drift_check_on_the_converged_server_is_silent():
+    run = playbook("converge.yml", "--check", "--diff")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert re.search(r"fw-server\s+: ok=\d+\s+changed=0 ", run.stdout), run.stdout
+
+
+def test_restarting_the_unit_changes_nothing_and_reloads_lost_rules(host):
+    before = owned(host)
+    assert host.service("llmfleet-firewall.service").is_enabled
+    host.check_output("systemctl restart llmfleet-firewall.service")
+    assert owned(host) == before
+    # Rules lost (as after a reboot): the unit puts them back, with their jumps.
+    host.check_output("iptables -D INPUT -j LLMFLEET-INPUT && iptables -F LLMFLEET-INPUT && iptables -X LLMFLEET-INPUT")
+    assert not any("LLMFLEET-INPUT" in line for line in owned(host))
+    host.check_output("systemctl restart llmfleet-firewall.service")
+    assert owned(host) == before
+    assert from_client("fw-denied", 443) == TIMED_OUT
+
+
+def test_rules_come_back_after_a_reboot(host):
+    before = owned(host)
+    subprocess.run(["docker", "restart", "fw-server"], check=True, capture_output=True, timeout=120)
+    deadline = time.time() + 90
+    while time.time() < deadline and from_controller(22) != 0:
+        time.sleep(1)
+    server = testinfra.get_host("ansible://fw-server", ansible_inventory=INVENTORY)
+    server.run("systemctl is-system-running --wait")
+    assert server.service("llmfleet-firewall.service").is_running or \
+        server.run("systemctl is-active llmfleet-firewall.service").stdout.strip() == "active"
+    assert owned(server) == before
+    assert from_client("fw-denied", 443) == TIMED_OUT
+    assert from_client("fw-allowed", 443) == "0"
+
+
+def test_a_change_that_cuts_the_controller_off_is_rolled_back():
+    server = testinfra.get_host("ansible://fw-server", ansible_inventory=INVENTORY)
+    before = owned(server)
+    started = time.time()
+    run = playbook("cutoff.yml")
+    took = time.time() - started
+    out = run.stdout + run.stderr
+    assert run.returncode != 0, out
+    assert "could not reach the host again over a new connection within rollback_timeout (16 s)" in out, out
+    assert "put the previous rules back" in out, out
+    assert took >= 16, took
+    assert from_controller(22) == 0
+    assert owned(server) == before
+    assert from_client("fw-denied", 22) == TIMED_OUT

@@ -224,7 +224,6 @@ transactions:
 """
 
 import os
-import subprocess
 import sys
 import time
 
@@ -237,31 +236,36 @@ ROLLBACK_DIR = "/run/llmfleet/firewall"
 # saved state unless the cookie is taken away (the controller's confirmation) before the deadline.
 WATCHER = r"""
 import os, subprocess, sys, time
-cookie, deadline, marker = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-pairs = list(zip(sys.argv[4::2], sys.argv[5::2]))
-def tidy():
-    for _restore, path in pairs:
-        if os.path.exists(path):
-            os.remove(path)
-while time.time() < deadline:
-    if not os.path.exists(cookie):
-        tidy()
-        sys.exit(0)
-    time.sleep(0.2)
-try:
-    os.rename(cookie, cookie + ".rollback")
-except OSError:
-    tidy()
-    sys.exit(0)
-rcs = []
-for restore, path in pairs:
-    with open(path, "rb") as f:
-        rcs.append(subprocess.call([restore, "-w", "10", "--noflush"], stdin=f))
-with open(marker, "w") as f:
-    f.write("rolled back at %d, restore exit codes %s\n" % (time.time(), rcs))
-os.remove(cookie + ".rollback")
-tidy()
+
+
+def main(cookie, deadline, marker, pairs):
+    try:
+        while time.time() < deadline:
+            if not os.path.exists(cookie):
+                return
+            time.sleep(0.2)
+        try:
+            os.rename(cookie, cookie + ".rollback")
+        except OSError:
+            return
+        rcs = []
+        for restore, path in pairs:
+            with open(path, "rb") as f:
+                rcs.append(subprocess.call([restore, "-w", "10", "--noflush"], stdin=f))
+        with open(marker, "w") as f:
+            f.write("rolled back at %d, restore exit codes %s\n" % (time.time(), rcs))
+        os.remove(cookie + ".rollback")
+    finally:
+        for _restore, path in pairs:
+            if os.path.exists(path):
+                os.remove(path)
+
+
+main(sys.argv[1], float(sys.argv[2]), sys.argv[3], list(zip(sys.argv[4::2], sys.argv[5::2])))
 """
+
+DETACH = ('if command -v setsid >/dev/null 2>&1; then setsid -f "$@"; else nohup "$@" & fi '
+          '</dev/null >/dev/null 2>&1')
 
 
 class Allowlist(object):
@@ -419,8 +423,9 @@ class Allowlist(object):
                        "llmfleet-firewall-rollback-%s" % stamp, "--"] + argv)
             how = "systemd unit llmfleet-firewall-rollback-%s" % stamp
         else:
-            subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,  # pylint: disable=consider-using-with
-                             stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True)
+            # Detached: a session of its own (setsid -f forks and returns at once), no pipes
+            # back to this module.
+            self._run(["/bin/sh", "-c", DETACH, "llmfleet-firewall-rollback"] + argv)
             how = "detached process"
         return {"armed": True, "timeout": timeout, "cookie": cookie, "marker": marker,
                 "deadline": deadline, "watcher": how}

@@ -46,6 +46,16 @@ class ActionModule(ActionBase):
         return False, "the confirmation ran but the rollback cookie was gone (%s): the host had already rolled back" % (
             to_text(res.get("stderr")).strip() or "rc %s" % res.get("rc"))
 
+    def _login_ssh_connection(self):
+        """SSH_CONNECTION in the login shell of the task's connection, read without become
+        (sudo drops it); empty for connections that have none (Docker's, for example)."""
+        try:
+            res = self._low_level_execute_command('printf %s "$SSH_CONNECTION"', sudoable=False)
+        except AnsibleError:
+            return ""
+        value = to_text(res.get("stdout")).strip()
+        return value if res.get("rc") == 0 and len(value.split()) == 4 else ""
+
     def _after_rollback(self, marker, attempts=3):
         """Connect again once the host's deadline has passed and read the watcher's record."""
         error = None
@@ -109,6 +119,10 @@ class ActionModule(ActionBase):
         if boolean(args.get("validate_only", False), strict=False):
             result.update(changed=False, validated=True, msg="the allowlist's inputs are valid")
             return result
+
+        if (not local and "ssh_connection" not in args and boolean(args.get("ssh_guard", True), strict=False)
+                and args.get("state", "present") == "present"):
+            args["ssh_connection"] = self._login_ssh_connection()
 
         started = time.time()
         result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))

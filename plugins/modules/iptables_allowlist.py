@@ -112,6 +112,24 @@ options:
     type: str
     default: present
     choices: [present, absent]
+  persist_dir:
+    description:
+      - A directory where the module keeps, per family, an C(iptables-restore --noflush) file of
+        the owned chains (C(rules.ipv4), C(rules.ipv6); no jumps), for a boot-time loader (the
+        C(llmfleet.deepseek.firewall) role's unit). Written (mode C(0600), atomically) only
+        after the rules took, put back by the rollback with the rules, removed with
+        O(state=absent); a file that differs from the rules counts as a change and shows in the diff.
+      - Unset - no files (RV(persist) still has their content).
+    type: path
+  ssh_connection:
+    description:
+      - The C(SSH_CONNECTION) value of the task's connection (C(client_ip client_port server_ip
+        server_port)), for the guard. The action plugin fills it in, read over the task's
+        connection without C(become) (which drops it from the environment); set it only to guard
+        another address than the one the module finds.
+      - Empty - the module's own environment, then its ancestors' processes.
+    type: str
+    default: ""
   validate_only:
     description:
       - Only check the inputs and return the normalised RV(rules). The action plugin does this
@@ -125,7 +143,7 @@ attributes:
     description: Reads the rules and computes the exact transaction (checked with C(iptables-restore --test)); applies nothing.
   diff_mode:
     support: full
-    description: The owned chains and jumps, per family, before and after, as C(iptables-save) prints them.
+    description: The owned chains and jumps, per family, before and after, as C(iptables-save) prints them; and each persisted file that changes.
   platform:
     support: full
     platforms: posix
@@ -134,9 +152,8 @@ requirements:
   - C(iptables) 1.8 or later on the managed host (C(ip6tables) for IPv6; without it, or with IPv6
     off in the kernel, only IPv4 is managed and the result says so).
 notes:
-  - Rules are not persisted across a reboot by this module; RV(persist) holds, per family, an
-    C(iptables-restore --noflush) file of the owned chains that the C(llmfleet.deepseek.firewall)
-    role loads at boot.
+  - Rules live in the kernel; O(persist_dir) keeps files a boot-time loader restores (the
+    C(llmfleet.deepseek.firewall) role's unit), and RV(persist) holds their content.
   - If a jump to the owned chain already exists somewhere in C(INPUT), it is left where it is (a
     tool that inserts its own jump first, such as fail2ban, is not fought over); a missing one is
     inserted first, duplicates are removed.
@@ -217,12 +234,18 @@ commands:
   returned: always
   type: dict
   sample: {"ipv4": {"save": "/usr/sbin/iptables-nft-save", "restore": "/usr/sbin/iptables-nft-restore", "iptables": "/usr/sbin/iptables-nft"}}
+files:
+  description: The persisted files (under O(persist_dir)) that were (or in check mode would be) written or removed.
+  returned: when a file differs
+  type: list
+  elements: str
 transactions:
   description: Per family, the iptables-restore input that was (or in check mode would be) applied; absent for a family without change.
   returned: changed
   type: dict
 """
 
+import json
 import os
 import sys
 import time
@@ -235,10 +258,12 @@ ROLLBACK_DIR = "/run/llmfleet/firewall"
 # Runs apart from the module (a transient systemd unit, or a detached process): restores the
 # saved state unless the cookie is taken away (the controller's confirmation) before the deadline.
 WATCHER = r"""
-import os, subprocess, sys, time
+import json, os, shutil, subprocess, sys, time
 
 
-def main(cookie, deadline, marker, pairs):
+def main(cookie, deadline, marker, spec_path):
+    with open(spec_path) as f:
+        spec = json.load(f)
     try:
         while time.time() < deadline:
             if not os.path.exists(cookie):
@@ -249,19 +274,25 @@ def main(cookie, deadline, marker, pairs):
         except OSError:
             return
         rcs = []
-        for restore, path in pairs:
+        for restore, path in spec["restores"]:
             with open(path, "rb") as f:
                 rcs.append(subprocess.call([restore, "-w", "10", "--noflush"], stdin=f))
+        for dest, backup in spec["files"]:
+            if backup:
+                shutil.copy2(backup, dest + ".llmfleet-rollback")
+                os.rename(dest + ".llmfleet-rollback", dest)
+            elif os.path.exists(dest):
+                os.remove(dest)
         with open(marker, "w") as f:
             f.write("rolled back at %d, restore exit codes %s\n" % (time.time(), rcs))
         os.remove(cookie + ".rollback")
     finally:
-        for _restore, path in pairs:
+        for path in spec["cleanup"] + [spec_path]:
             if os.path.exists(path):
                 os.remove(path)
 
 
-main(sys.argv[1], float(sys.argv[2]), sys.argv[3], list(zip(sys.argv[4::2], sys.argv[5::2])))
+main(sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4])
 """
 
 DETACH = ('if command -v setsid >/dev/null 2>&1; then setsid -f "$@"; else nohup "$@" & fi '
@@ -283,7 +314,11 @@ class Allowlist(object):
         return rc, out, err
 
     def backend(self):
-        iptables = self.module.get_bin_path("iptables", required=True)
+        iptables = self.module.get_bin_path("iptables")
+        if iptables is None:
+            if self.p["state"] == "absent" and not self.files_plan({}):
+                self.module.exit_json(changed=False, msg="iptables is not installed: there is nothing to remove")
+            self.module.fail_json(msg="iptables is not installed on this host: install the iptables package")
         real = os.path.basename(os.path.realpath(iptables))
         if "nft" in real:
             return "nft"
@@ -309,23 +344,25 @@ class Allowlist(object):
         return found
 
     def mixed_backends(self, backend):
-        """Rules in the other backend apply too; say so (we never write there)."""
-        if backend != "nft":
-            return
-        try:
-            with open("/proc/net/ip_tables_names") as f:
-                legacy_tables = f.read().split()
-        except (IOError, OSError):
-            return
-        save = self.module.get_bin_path("iptables-legacy-save")
-        if not legacy_tables or save is None:
+        """Rules in the other backend apply too; say so (we never write there). On an nf_tables
+        host legacy tables show in /proc/net/ip_tables_names, so the common case costs a file read."""
+        other = "legacy" if backend == "nft" else "nft"
+        if backend == "nft":
+            try:
+                with open("/proc/net/ip_tables_names") as f:
+                    if not f.read().split():
+                        return
+            except (IOError, OSError):
+                return
+        save = self.module.get_bin_path("iptables-%s-save" % other)
+        if save is None:
             return
         _rc, out, _err = self._run([save], check=False)
         count = sum(1 for line in out.splitlines() if line.startswith("-A "))
         if count:
             self.warnings.append(
-                "iptables-legacy also holds %d rule(s) (tables %s); they apply as well as the nf_tables "
-                "rules this module manages. Move them to one backend; never mix the two." % (count, ", ".join(legacy_tables)))
+                "iptables-%s also holds %d rule(s); they apply as well as the %s rules this module "
+                "manages. Move them to one backend; never mix the two." % (other, count, backend))
 
     def read(self, cmds):
         _rc, out, _err = self._run([cmds["save"], "-t", "filter"])
@@ -334,10 +371,12 @@ class Allowlist(object):
 
     # --- the SSH guard --------------------------------------------------------------------------
 
-    @staticmethod
-    def ssh_connection():
-        """SSH_CONNECTION of this process or the closest ancestor that has it (become drops it
-        from the environment; the login shell above still has it)."""
+    def ssh_connection(self):
+        """SSH_CONNECTION as the action plugin read it in the login shell (become drops it from
+        the environment), else of this process, else of the closest ancestor that has it and
+        whose environment can be read."""
+        if self.p["ssh_connection"]:
+            return self.p["ssh_connection"], "SSH_CONNECTION of the task's login shell"
         value = os.environ.get("SSH_CONNECTION")
         if value:
             return value, "SSH_CONNECTION of the module's environment"
@@ -346,17 +385,20 @@ class Allowlist(object):
             if pid <= 1:
                 break
             try:
+                with open("/proc/%d/stat" % pid) as f:
+                    parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (IOError, OSError, ValueError, IndexError):
+                break
+            try:
                 with open("/proc/%d/environ" % pid, "rb") as f:
                     env = f.read().split(b"\0")
-                with open("/proc/%d/stat" % pid) as f:
-                    stat = f.read()
             except (IOError, OSError):
-                break
+                env = []  # sudo is not dumpable; without CAP_SYS_PTRACE other users' are hidden
             for item in env:
                 if item.startswith(b"SSH_CONNECTION="):
                     return item.split(b"=", 1)[1].decode("ascii", "replace"), \
                         "SSH_CONNECTION of process %d (an ancestor of the module)" % pid
-            pid = int(stat.rsplit(")", 1)[1].split()[1])
+            pid = parent
         return None, None
 
     def guard(self):
@@ -395,8 +437,9 @@ class Allowlist(object):
 
     # --- rollback -------------------------------------------------------------------------------
 
-    def arm_rollback(self, plans):
-        """Save the way back, start the watcher; return what the action plugin needs."""
+    def arm_rollback(self, plans, files):
+        """Save the way back (rules and persisted files), start the watcher; return what the
+        action plugin needs."""
         timeout = self.p["rollback_timeout"]
         base = ROLLBACK_DIR if os.path.isdir("/run") else "/var/tmp/llmfleet-firewall"
         if not os.path.isdir(base):
@@ -404,17 +447,25 @@ class Allowlist(object):
         stamp = "%d-%d" % (time.time() * 1000, os.getpid())
         cookie = os.path.join(base, "pending-%s" % stamp)
         marker = os.path.join(base, "rolled-back-%s" % stamp)
-        args = []
+        spec = {"restores": [], "files": [], "cleanup": []}
         for family, plan in plans.items():
             path = os.path.join(base, "restore-%s-%s" % (stamp, family))
-            with open(path, "w") as f:
-                f.write(plan["back"])
-            os.chmod(path, 0o600)
-            args += [plan["cmds"]["restore"], path]
+            self.write_private(path, plan["back"])
+            spec["restores"].append([plan["cmds"]["restore"], path])
+            spec["cleanup"].append(path)
+        for index, (dest, (before, _after)) in enumerate(sorted(files.items())):
+            backup = None
+            if before is not None:
+                backup = os.path.join(base, "file-%s-%d" % (stamp, index))
+                self.write_private(backup, before)
+                spec["cleanup"].append(backup)
+            spec["files"].append([dest, backup])
+        spec_path = os.path.join(base, "spec-%s.json" % stamp)
+        self.write_private(spec_path, json.dumps(spec))
         with open(cookie, "w") as f:
             f.write("confirm by removing this file within %d s\n" % timeout)
         deadline = time.time() + timeout
-        argv = [sys.executable, "-c", WATCHER, cookie, "%.3f" % deadline, marker] + args
+        argv = [sys.executable, "-c", WATCHER, cookie, "%.3f" % deadline, marker, spec_path]
         systemd_run = self.module.get_bin_path("systemd-run")
         if systemd_run and os.path.isdir("/run/systemd/system"):
             # A transient unit outlives the SSH session even where logind kills a session's
@@ -429,6 +480,49 @@ class Allowlist(object):
             how = "detached process"
         return {"armed": True, "timeout": timeout, "cookie": cookie, "marker": marker,
                 "deadline": deadline, "watcher": how}
+
+    @staticmethod
+    def write_private(path, text):
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o600)
+
+    # --- persisted files ------------------------------------------------------------------------
+
+    def files_plan(self, persist):
+        """{path: (content now or None, content wanted or None)} for the files that differ."""
+        directory = self.p["persist_dir"]
+        if not directory:
+            return {}
+        plan = {}
+        for family in ipt.FAMILIES:
+            path = os.path.join(directory, "rules.%s" % family)
+            want = persist.get(family) if self.p["state"] == "present" else None
+            try:
+                with open(path) as f:
+                    have = f.read()
+            except (IOError, OSError):
+                have = None
+            if have != want:
+                plan[path] = (have, want)
+        return plan
+
+    def write_files(self, plan):
+        for path, (_before, after) in sorted(plan.items()):
+            directory = os.path.dirname(path)
+            if after is None:
+                if os.path.exists(path):
+                    os.remove(path)
+                continue
+            if not os.path.isdir(directory):
+                os.makedirs(directory, 0o700)
+            tmp = os.path.join(directory, ".%s.tmp" % os.path.basename(path))
+            self.write_private(tmp, after)
+            self.module.atomic_move(tmp, path)
+            os.chmod(path, 0o600)
+        if self.p["state"] == "absent" and self.p["persist_dir"] and os.path.isdir(self.p["persist_dir"]) \
+                and not os.listdir(self.p["persist_dir"]):
+            os.rmdir(self.p["persist_dir"])
 
     # --- the run --------------------------------------------------------------------------------
 
@@ -503,12 +597,20 @@ class Allowlist(object):
                 if info.get("managed"):
                     result["persist"][family] = ipt.persist_text(ipt.desired_state(
                         family, chain, rules, p["policy"], p["default_deny"], p["docker_user"], guard))
-        if changed:
+        files = self.files_plan(result["persist"])
+        if files:
+            changed = result["changed"] = True
+            result["files"] = sorted(files)
+        if plans:
             result["transactions"] = dict((f, plan["tx"]) for f, plan in plans.items())
         if self.module._diff:
-            result["diff"] = {"before": "\n".join(before_text), "after": "\n".join(after_text),
-                              "before_header": "%s (owned chains and jumps)" % chain,
-                              "after_header": "%s (owned chains and jumps)" % chain}
+            result["diff"] = [{"before": "\n".join(before_text), "after": "\n".join(after_text),
+                               "before_header": "%s (owned chains and jumps)" % chain,
+                               "after_header": "%s (owned chains and jumps)" % chain}]
+            for path, (before, after) in sorted(files.items()):
+                result["diff"].append({"before": before or "", "after": after or "",
+                                       "before_header": path if before is not None else "%s (absent)" % path,
+                                       "after_header": path if after is not None else "%s (absent)" % path})
 
         # Every transaction is checked before any is applied (in check mode too: --test commits nothing).
         for family, plan in plans.items():
@@ -521,8 +623,8 @@ class Allowlist(object):
         if not changed or self.module.check_mode:
             return self.finish(result)
 
-        if p["rollback_timeout"] > 0:
-            result["rollback"] = self.arm_rollback(plans)
+        if p["rollback_timeout"] > 0 and plans:
+            result["rollback"] = self.arm_rollback(plans, files)
         applied = []
         for family, plan in plans.items():
             rc, out, err = self._run([plan["cmds"]["restore"], "-w", "10", "--noflush"], data=plan["tx"], check=False)
@@ -536,6 +638,8 @@ class Allowlist(object):
             self.module.fail_json(
                 msg="applying the %s allowlist failed; what was applied was put back: %s" % (family, (err or out).strip()),
                 **result)
+        # Written after the rules took; a rollback puts the previous files back with the rules.
+        self.write_files(files)
         return self.finish(result)
 
     @staticmethod
@@ -573,6 +677,8 @@ def build_module():
             default_deny=dict(type="bool", default=False),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             validate_only=dict(type="bool", default=False),
+            ssh_connection=dict(type="str", default=""),
+            persist_dir=dict(type="path"),
         ),
         supports_check_mode=True,
     )

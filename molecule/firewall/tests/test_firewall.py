@@ -110,6 +110,7 @@ def test_rules_come_back_after_a_reboot(host):
 def test_a_change_that_cuts_the_controller_off_is_rolled_back():
     server = testinfra.get_host("ansible://fw-server", ansible_inventory=INVENTORY)
     before = owned(server)
+    saved = server.check_output("cat /etc/llmfleet/firewall/rules.ipv4")
     started = time.time()
     run = playbook("cutoff.yml")
     took = time.time() - started
@@ -120,4 +121,5 @@ def test_a_change_that_cuts_the_controller_off_is_rolled_back():
     assert took >= 16, took
     assert from_controller(22) == 0
     assert owned(server) == before
+    assert server.check_output("cat /etc/llmfleet/firewall/rules.ipv4") == saved
     assert from_client("fw-denied", 22) == TIMED_OUT

@@ -141,8 +141,8 @@ def test_check_mode_reports_the_exact_change_and_applies_nothing(ns):
     wanted = RULES + [{"port": 8443, "sources": ["192.0.2.0/24"]}]
     check = ns.module(check=True, rules=wanted)
     assert check["changed"] is True
-    assert "-A LLMFLEET-INPUT -s 192.0.2.0/24 -p tcp -m tcp --dport 8443 -j ACCEPT" in check["diff"]["after"]
-    assert "8443" not in check["diff"]["before"]
+    assert "-A LLMFLEET-INPUT -s 192.0.2.0/24 -p tcp -m tcp --dport 8443 -j ACCEPT" in check["diff"][0]["after"]
+    assert "8443" not in check["diff"][0]["before"]
     assert ns.save() == before
     fresh = ns.module(check=True, rules=wanted, state="absent")
     assert fresh["changed"] is True and ns.save() == before
@@ -178,8 +178,8 @@ def test_hand_made_drift_is_reported_then_put_right(ns):
     ns.sh("iptables -I LLMFLEET-INPUT 3 -s 203.0.113.0/24 -j ACCEPT && iptables -A INPUT -j LLMFLEET-INPUT")
     check = ns.module(check=True, rules=RULES)
     assert check["changed"] is True
-    assert "-A LLMFLEET-INPUT -s 203.0.113.0/24 -j ACCEPT" in check["diff"]["before"]
-    assert "203.0.113.0/24" not in check["diff"]["after"]
+    assert "-A LLMFLEET-INPUT -s 203.0.113.0/24 -j ACCEPT" in check["diff"][0]["before"]
+    assert "203.0.113.0/24" not in check["diff"][0]["after"]
     assert "-D INPUT -j LLMFLEET-INPUT" in check["transactions"]["ipv4"]
     assert ns.module(rules=RULES)["changed"] is True
     assert ns.save() == good
@@ -242,3 +242,51 @@ def test_confirmed_change_stays(ns):
     assert not os.path.exists(result["rollback"]["marker"])
     assert not any(p.name.startswith("restore-") and result["rollback"]["cookie"].split("pending-")[1] in p.name
                    for p in pathlib.Path(result["rollback"]["cookie"]).parent.iterdir())
+
+
+def test_guard_takes_the_login_shells_ssh_connection_first(ns):
+    """What the action plugin reads without become wins over the module's own environment."""
+    result = ns.module(rules=RULES, ssh_guard=True, ssh_connection="203.0.113.5 40000 10.0.0.5 22",
+                       env={"SSH_CONNECTION": "198.51.100.9 50122 10.0.0.5 22"})
+    assert result["ssh_guard"]["address"] == "203.0.113.5/32"
+    assert result["ssh_guard"]["reason"] == "SSH_CONNECTION of the task's login shell"
+    assert "-A LLMFLEET-INPUT -s 203.0.113.5/32 -p tcp -m tcp --dport 22 -j ACCEPT" in ns.save()
+
+
+def test_rules_in_the_other_backend_are_reported_never_touched(ns):
+    other = "legacy" if ns.backend == "nft" else "nft"
+    ns.sh("iptables-%s -A INPUT -s 192.0.2.1/32 -j ACCEPT" % other)
+    result = ns.module(rules=RULES)
+    assert result["backend"] == ns.backend
+    assert "iptables-%s also holds 1 rule(s)" % other in str(result.get("warnings")), result.get("warnings")
+    out = ns.sh("iptables-%s-save -t filter" % other).stdout
+    assert "-A INPUT -s 192.0.2.1/32 -j ACCEPT" in out and "LLMFLEET" not in out
+
+
+def test_persisted_files_follow_the_rules_and_roll_back_with_them(ns):
+    keep = ns.tmp / "persist"
+    first = ns.module(rules=RULES, persist_dir=str(keep))
+    v4 = keep / "rules.ipv4"
+    assert first["changed"] is True and first["files"] == [str(keep / "rules.ipv4"), str(keep / "rules.ipv6")]
+    assert v4.read_text() == first["persist"]["ipv4"]
+    assert oct(v4.stat().st_mode & 0o777) == "0o600"
+    assert ns.sh("iptables-%s-restore --test --noflush %s" % (ns.backend, v4)).returncode == 0
+    assert ns.module(rules=RULES, persist_dir=str(keep))["changed"] is False
+    # A file lost by hand is a change (rules unchanged), with its diff.
+    v4.unlink()
+    check = ns.module(check=True, rules=RULES, persist_dir=str(keep))
+    assert check["changed"] is True and "transactions" not in check
+    assert check["diff"][1]["before_header"].endswith("(absent)") and "LLMFLEET-INPUT" in check["diff"][1]["after"]
+    assert not v4.exists()
+    ns.module(rules=RULES, persist_dir=str(keep))
+    saved = v4.read_text()
+    # An unconfirmed change: rules and files come back together.
+    moved = ns.module(rules=[{"port": 22, "sources": ["192.0.2.50"]}], rollback_timeout=2, persist_dir=str(keep))
+    assert "192.0.2.50" in v4.read_text()
+    deadline = time.time() + 8
+    while time.time() < deadline and not os.path.exists(moved["rollback"]["marker"]):
+        time.sleep(0.2)
+    assert v4.read_text() == saved
+    os.remove(moved["rollback"]["marker"])
+    gone = ns.module(state="absent", persist_dir=str(keep))
+    assert gone["changed"] is True and not keep.exists()

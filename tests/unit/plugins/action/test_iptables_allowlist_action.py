@@ -1,0 +1,63 @@
+"""The action plugin of iptables_allowlist: what it decides before the module runs (no host is
+contacted: the connection is a mock that fails the test if anything is executed)."""
+from unittest import mock
+
+import pytest
+
+from ansible_collections.llmfleet.deepseek.plugins.action import iptables_allowlist as action
+
+
+def make(args, transport="ssh", timeout=10):
+    task = mock.MagicMock()
+    task.args = args
+    task.async_val = 0
+    connection = mock.MagicMock()
+    connection.transport = transport
+    connection._shell.tmpdir = None
+    play_context = mock.MagicMock()
+    play_context.timeout = timeout
+    plugin = action.ActionModule(task, connection, play_context, loader=mock.MagicMock(),
+                                 templar=mock.MagicMock(), shared_loader_obj=mock.MagicMock())
+    plugin._execute_module = mock.MagicMock(side_effect=AssertionError("the module must not run"))
+    plugin._low_level_execute_command = mock.MagicMock(side_effect=AssertionError("nothing may run on the host"))
+    return plugin
+
+
+def run(plugin):
+    with mock.patch.object(action.ActionBase, "run", return_value={}):
+        return plugin.run(task_vars={})
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"rules": [{"port": 443, "sources": ["10.0.0.1/8"]}]}, "has host bits set; did you mean 10.0.0.0/8?"),
+    ({"rules": [{"port": 22, "sources": []}]}, "drops SSH (port 22) from everywhere"),
+    ({"rules": [], "chain": "INPUT"}, "chain 'INPUT' is not a name this module can own"),
+    ({"rules": [], "ssh_port": 0}, "ssh_port 0 is out of range"),
+    ({"rules": [{"port": 443, "sources": ["10.0.0.0/8"]}], "default_deny": True}, "default_deny: true drops SSH"),
+])
+def test_bad_input_fails_on_the_controller(args, message):
+    result = run(make(args))
+    assert result["failed"] is True and message in result["msg"]
+
+
+def test_rollback_shorter_than_a_connection_attempt_is_refused():
+    result = run(make({"rules": [], "rollback_timeout": 12}, timeout=10))
+    assert result["failed"] is True
+    assert "rollback_timeout (12 s) must exceed the connection timeout (10 s) plus 5 s" in result["msg"]
+
+
+def test_validate_only_answers_without_the_host():
+    result = run(make({"rules": [{"port": 443, "sources": ["10.0.0.0/8"]}], "validate_only": True}))
+    assert result.get("failed") is not True and result["validated"] is True and result["changed"] is False
+
+
+def test_local_connection_gets_no_rollback_and_no_guard_lookup():
+    plugin = make({"rules": []}, transport="local")
+    plugin._execute_module = mock.MagicMock(return_value={
+        "changed": True, "rollback": {"armed": False, "timeout": 0},
+        "ssh_guard": {"enabled": True, "address": None, "reason": "no SSH connection found"}})
+    result = run(plugin)
+    sent = plugin._execute_module.call_args.kwargs["module_args"]
+    assert sent["rollback_timeout"] == 0 and "ssh_connection" not in sent
+    assert result["ssh_guard"]["reason"] == "local connection: there is nothing to guard"
+    assert "no rollback armed" in result["rollback"]["reason"]

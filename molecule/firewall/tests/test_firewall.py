@@ -13,16 +13,24 @@ import testinfra
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
 SERVER = "10.98.20.11"
+SERVER6 = "fd00:98:20::11"
 CONTROLLER = "10.98.20.1"
 testinfra_hosts = ["fw-server"]
 # The errno of a 3 s connect: 0 connected, 11 timed out (dropped), 111 refused.
 PROBE = "python3 -c \"import socket; s=socket.socket(); s.settimeout(3); print(s.connect_ex(('%s', %d)))\""
+PROBE6 = ("python3 -c \"import socket; s=socket.socket(socket.AF_INET6); s.settimeout(3);"
+          " print(s.connect_ex(('%s', %d)))\"")
 TIMED_OUT = "11"
 
 
 def from_client(name, port):
     client = testinfra.get_host("ansible://%s" % name, ansible_inventory=INVENTORY)
     return client.check_output(PROBE % (SERVER, port))
+
+
+def from_client6(name, port):
+    client = testinfra.get_host("ansible://%s" % name, ansible_inventory=INVENTORY)
+    return client.check_output(PROBE6 % (SERVER6, port))
 
 
 def from_controller(port):
@@ -56,6 +64,14 @@ def test_denied_client_is_dropped_everywhere():
 
 def test_default_deny_drops_a_port_no_rule_names():
     assert from_client("fw-allowed", 8080) == TIMED_OUT
+
+
+def test_ipv6_clients_get_the_same_allowlist():
+    assert from_client6("fw-allowed", 443) == "0"
+    assert from_client6("fw-denied", 443) == TIMED_OUT
+    # SSH is allowed from the bastion's IPv4 address only: closed over IPv6, as is 8080.
+    assert from_client6("fw-allowed", 22) == TIMED_OUT
+    assert from_client6("fw-allowed", 8080) == TIMED_OUT
 
 
 def test_controller_keeps_ssh_through_the_guard_and_nothing_more():

@@ -320,11 +320,11 @@ class Allowlist(object):
                 self.module.exit_json(changed=False, msg="iptables is not installed: there is nothing to remove")
             if self.module.check_mode:
                 # --check on a fresh host, before the package that would be installed first.
+                guard = {"enabled": self.p["ssh_guard"], "address": None, "port": None,
+                         "reason": "iptables is not installed yet"}
                 self.module.exit_json(
                     changed=True, backend=None, chain=self.p["chain"], docker_chain=ipt.docker_chain_name(self.p["chain"]),
-                    families={}, rules=[], persist={}, commands={}, ssh_guard={"enabled": self.p["ssh_guard"],
-                                                                                "address": None, "port": None,
-                                                                                "reason": "iptables is not installed yet"},
+                    families={}, rules=[], persist={}, commands={}, ssh_guard=guard,
                     rollback={"armed": False, "timeout": self.p["rollback_timeout"]},
                     msg="iptables is not installed yet: the whole allowlist would be created once it is")
             self.module.fail_json(msg="iptables is not installed on this host: install the iptables package")

@@ -1,6 +1,6 @@
 """iptables_allowlist against the real iptables tools, nf_tables and legacy backends, each test in
-a network namespace of its own (root only: CI runs as root; elsewhere these tests fail rather
-than skip, set LLMFLEET_NO_NETNS=1 to deselect them knowingly)."""
+a network namespace of its own (root only: CI runs as root; elsewhere these tests fail, they are
+never skipped)."""
 import ipaddress
 import json
 import os
@@ -16,9 +16,6 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 MODULE = ROOT / "plugins" / "modules" / "iptables_allowlist.py"
 COLLECTIONS = ROOT / ".cache" / "unit-collections"  # made by tests/unit/conftest.py
-
-pytestmark = pytest.mark.skipif(os.environ.get("LLMFLEET_NO_NETNS") == "1",
-                                reason="LLMFLEET_NO_NETNS=1: network namespace tests deselected")
 
 RULES = [
     {"port": 443, "proto": "tcp", "sources": ["10.20.0.0/16", "2001:db8:20::/48"]},
@@ -78,7 +75,7 @@ class Netns:
 @pytest.fixture(params=["nft", "legacy"])
 def ns(request, tmp_path):
     if os.geteuid() != 0:
-        pytest.fail("these tests need root (network namespaces); set LLMFLEET_NO_NETNS=1 to deselect them")
+        pytest.fail("these tests need root (network namespaces and iptables)")
     n = Netns(request.param, tmp_path)
     yield n
     n.close()

@@ -20,7 +20,6 @@ import re
 
 FAMILIES = ("ipv4", "ipv6")
 PROTOS = ("tcp", "udp")
-POLICIES = ("drop", "reject")
 INPUT = "INPUT"
 DOCKER_USER = "DOCKER-USER"
 # iptables chain names are at most 28 characters; ours gets "-DOCKER" appended.

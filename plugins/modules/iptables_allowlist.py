@@ -558,6 +558,7 @@ class Allowlist(object):
 
         families = {}
         plans = {}
+        targets = {}
         before_text, after_text = [], []
         for family in ipt.FAMILIES:
             if cmds[family] is None:
@@ -573,6 +574,7 @@ class Allowlist(object):
                                            p["docker_user"], guard)
             else:
                 target = ipt.absent_state()
+            targets[family] = target
             existing = set(table["chains"])
             tx = ipt.transaction(current, target, existing)
             families[family] = {"managed": True, "changed": tx is not None,
@@ -602,10 +604,8 @@ class Allowlist(object):
             "commands": dict((f, c) for f, c in cmds.items() if c),
         }
         if p["state"] == "present":
-            for family, info in families.items():
-                if info.get("managed"):
-                    result["persist"][family] = ipt.persist_text(ipt.desired_state(
-                        family, chain, rules, p["policy"], p["default_deny"], p["docker_user"], guard))
+            for family, target in targets.items():
+                result["persist"][family] = ipt.persist_text(target)
         files = self.files_plan(result["persist"])
         if files:
             changed = result["changed"] = True

@@ -16,7 +16,7 @@ TESTBED   := scripts/testbed.sh
 SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 SCENARIO  ?=
 
-.PHONY: help venv lock deps lint sanity unit integration molecule test lab lab-down clean build build-check
+.PHONY: help venv sslyze lock deps lint sanity unit integration molecule test lab lab-down clean build build-check
 
 help:
 	@echo "make lab        start the lab (local hosts over SSH) and run site.yml against it"
@@ -47,6 +47,15 @@ lock:
 	  .lock-venv/bin/python -m pip freeze --all | grep -vE '^(pip|setuptools|wheel)=='; } > constraints.txt
 	rm -rf .lock-venv
 
+# sslyze (the TLS edge's profile check) in its own virtualenv: its cryptography pin is older
+# than the toolchain's.
+SSLYZE := .venv-sslyze
+sslyze: $(SSLYZE)/.stamp
+$(SSLYZE)/.stamp: tests/requirements-sslyze.txt
+	test -x $(SSLYZE)/bin/python || $(PY) -m venv $(SSLYZE)
+	$(SSLYZE)/bin/python -m pip install -q -r tests/requirements-sslyze.txt
+	touch $@
+
 # Debian packages of the test bed (Docker engine, mmdebstrap, apt-cacher-ng, shellcheck for
 # sanity); needs root.
 deps:
@@ -69,7 +78,7 @@ integration: venv deps
 	tests/integration/docker_allowlist.sh
 
 # One scenario (SCENARIO=name) or all of them, on one test bed started once.
-molecule: venv deps
+molecule: venv deps sslyze
 	@set -euo pipefail; was_up=0; $(TESTBED) status && was_up=1; \
 	eval "$$($(TESTBED) up)"; trap '[ $$was_up = 1 ] || $(TESTBED) down' EXIT; \
 	rc=0; for s in $(if $(SCENARIO),$(SCENARIO),$(SCENARIOS)); do \

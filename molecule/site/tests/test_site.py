@@ -64,8 +64,8 @@ def test_report_names_each_host_and_what_was_skipped(host, plain_run):
     name = host.backend.get_hostname()
     out = " ".join(plain_run.stdout.split())  # the report wraps long lines
     line = out[out.index("%s (" % name):]
-    assert ", Debian 12." in line[:80] and "gpu_nodes): roles ubuntu_base, firewall, nvidia_driver, gpu_tuning;" in line[:160]
-    assert ("roles ubuntu_base, firewall, nvidia_driver, gpu_tuning; GPUs 0; skipped: GPU-only steps (nvidia_driver: module"
+    assert ", Debian 12." in line[:80] and "gpu_nodes): roles ubuntu_base, firewall, nvidia_driver, gpu_tuning, nginx_tls;" in line[:160]
+    assert ("roles ubuntu_base, firewall, nvidia_driver, gpu_tuning, nginx_tls; GPUs 0; skipped: GPU-only steps (nvidia_driver: module"
             " load, reboot and coherence gate, gpu_tuning: GPU settings through NVML)") in out
     assert "because there is no NVIDIA GPU on the PCI bus and llmfleet_require_gpu is false" in out
 
@@ -79,3 +79,20 @@ def test_drift_check_on_a_converged_fleet_reports_nothing():
 
 def test_second_run_changes_nothing(plain_run):
     assert "changed=0" in plain_run.stdout and not re.search(r"changed=[1-9]", plain_run.stdout)
+
+
+EDGE_PROBE = """python3 -c '
+import http.client, ssl
+ctx = ssl._create_unverified_context()
+for path in ("/v1/models", "/healthz"):
+    c = http.client.HTTPSConnection("127.0.0.1", 443, context=ctx, timeout=5)
+    c.request("GET", path)
+    r = c.getresponse()
+    print(path, r.status, r.read().decode().strip())
+'"""
+
+
+def test_edge_serves_on_every_gpu_node_and_says_there_is_no_service_yet(host):
+    out = host.check_output(EDGE_PROBE)
+    assert "/v1/models 401 " in out  # no key
+    assert '/healthz 503 {"status":"no inference service on this host"}' in out

@@ -13,15 +13,15 @@ eval "$(scripts/testbed.sh up)"
 seconds=${1:-10}
 key=perf-0123456789abcdef0123456789abcdef0123
 molecule create -s nginx_tls >/dev/null
-molecule prepare -s nginx_tls >/dev/null || true   # already prepared is fine
+molecule prepare -s nginx_tls --force >/dev/null
 inventory=$(ls -d "$HOME"/.ansible/tmp/molecule.*.nginx_tls/inventory | head -1)
 MOLECULE_EPHEMERAL_DIRECTORY=$(dirname "$inventory") ansible-playbook -i "$inventory" molecule/nginx_tls/converge.yml \
   -e "{\"nginx_tls_upstreams\": [{\"name\": \"perf\", \"port\": 8100, \"gpus\": [0]}],
        \"nginx_tls_api_keys\": {\"perf\": \"$key\"}, \"nginx_tls_rate_per_second\": 1000000,
-       \"nginx_tls_burst\": 1000000, \"nginx_tls_max_streams_per_client\": 100000}" >/dev/null
+       \"nginx_tls_burst\": 1000000, \"nginx_tls_max_streams_per_client\": 10000}" | tail -3
 docker exec edge sh -c "command -v wrk >/dev/null || { http_proxy=$LLMFLEET_APT_PROXY apt-get -qq update \
   && http_proxy=$LLMFLEET_APT_PROXY DEBIAN_FRONTEND=noninteractive apt-get -qq install -y wrk >/dev/null; }"
-docker cp tests/perf/edge_perf.py edge:/tmp/edge_perf.py
+docker cp tests/perf/edge_perf.py edge:/root/edge_perf.py
 docker exec edge nproc
-docker exec edge python3 /tmp/edge_perf.py --key "$key" --seconds "$seconds" --json /tmp/edge_perf.json
-docker cp edge:/tmp/edge_perf.json "${LLMFLEET_PERF_OUT:-/tmp/edge_perf.json}"
+docker exec edge python3 /root/edge_perf.py --key "$key" --seconds "$seconds" --json /root/edge_perf.json
+docker cp edge:/root/edge_perf.json "${LLMFLEET_PERF_OUT:-/tmp/edge_perf.json}"

@@ -14,7 +14,7 @@ seconds=${1:-10}
 key=perf-0123456789abcdef0123456789abcdef0123
 molecule create -s nginx_tls >/dev/null
 molecule prepare -s nginx_tls --force >/dev/null
-inventory=$(ls -d "$HOME"/.ansible/tmp/molecule.*.nginx_tls/inventory | head -1)
+inventory=$(find "$HOME/.ansible/tmp" -maxdepth 2 -path "*.nginx_tls/inventory" | head -1)
 MOLECULE_EPHEMERAL_DIRECTORY=$(dirname "$inventory") ansible-playbook -i "$inventory" molecule/nginx_tls/converge.yml \
   -e "{\"nginx_tls_upstreams\": [{\"name\": \"perf\", \"port\": 8100, \"gpus\": [0]}],
        \"nginx_tls_api_keys\": {\"perf\": \"$key\"}, \"nginx_tls_rate_per_second\": 1000000,

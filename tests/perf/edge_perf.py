@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Measures what the TLS edge adds, on loopback inside an edge host, against the inference
 server TEST DOUBLE directly, at the same concurrency, in one run (docs/performance.md):
 
@@ -6,7 +5,7 @@ server TEST DOUBLE directly, at the same concurrency, in one run (docs/performan
   2. a realistic service (20-50 ms per answer, POST /v1/chat/completions): the req/s ratio (wrk);
   3. streaming: time to the first SSE chunk, through the edge and direct (keep-alive connections).
 
-    edge_perf.py --key KEY [--port 8100] [--seconds 10] [--json OUT]
+    python3 edge_perf.py --key KEY [--port 8100] [--seconds 10] [--json OUT]
 
 The edge must have the double's port as its only upstream and limits above the load (scripts/
 edge_perf.sh sets that up). Prints a markdown table; --json writes the figures.
@@ -50,7 +49,7 @@ def ttfb(make_conn, key, runs):
     if key:
         headers["Authorization"] = "Bearer " + key
     samples = []
-    for _ in range(runs):
+    for _attempt in range(runs):
         start = time.perf_counter()
         conn.request("POST", "/v1/chat/completions", body=body, headers=headers)
         resp = conn.getresponse()

@@ -126,7 +126,7 @@ def test_http2_is_offered_and_http_redirects_with_308():
 
 
 def test_headers_hsts_and_no_version():
-    status, headers, _ = call("/v1/models", key=KEYS["alice"])
+    status, headers, _unused = call("/v1/models", key=KEYS["alice"])
     assert status == 200
     assert headers["strict-transport-security"] == "max-age=63072000"
     assert headers["server"] == "nginx"
@@ -151,9 +151,9 @@ def test_good_key_in_either_header_gets_through():
     assert call("/v1/models", key=KEYS["alice"])[0] == 200
     assert call("/v1/models", key=KEYS["bob"], header="x-api-key")[0] == 200
     assert call("/v1/models", headers={"Authorization": "bearer " + KEYS["alice"]})[0] == 200
-    status, _, body = call("/v1/chat/completions", "POST", key=KEYS["alice"], body={"messages": []})
+    status, _unused, body = call("/v1/chat/completions", "POST", key=KEYS["alice"], body={"messages": []})
     assert status == 200 and json.loads(body)["object"] == "chat.completion"
-    status, _, body = call("/v1/completions", "POST", key=KEYS["bob"], body={"prompt": "x"})
+    status, _unused, body = call("/v1/completions", "POST", key=KEYS["bob"], body={"prompt": "x"})
     assert status == 200
 
 
@@ -183,15 +183,15 @@ def test_the_service_never_sees_the_key_and_learns_the_client(edge):
 # --- request ids and logs -------------------------------------------------------------------
 
 def test_request_id_is_echoed_and_passed_on(edge):
-    status, headers, _ = call("/v1/models", key=KEYS["alice"], headers={"X-Request-ID": "req-echo-42"})
+    status, headers, _unused = call("/v1/models", key=KEYS["alice"], headers={"X-Request-ID": "req-echo-42"})
     assert status == 200 and headers["x-request-id"] == "req-echo-42"
-    status, headers, _ = call("/v1/models", key=KEYS["alice"])
+    status, headers, _unused = call("/v1/models", key=KEYS["alice"])
     generated = headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{32}", generated)
     ids = [e["headers"].get("X-Request-ID") for e in upstream_log(edge)]
     assert "req-echo-42" in ids and generated in ids
     # An id that is not a plain token is replaced, not passed on.
-    _, headers, _ = call("/v1/models", key=KEYS["alice"], headers={"X-Request-ID": "bad id\"}"})
+    _unused, headers, _unused = call("/v1/models", key=KEYS["alice"], headers={"X-Request-ID": "bad id\"}"})
     assert re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"])
 
 
@@ -240,7 +240,7 @@ def stream(key, shape, conn=None, started=None):
 
 
 def test_sse_chunks_arrive_as_the_service_sends_them():
-    status, _, lags = stream(KEYS["alice"], {"chunks": 6, "first_delay_ms": 300, "interval_ms": 150})
+    status, _unused, lags = stream(KEYS["alice"], {"chunks": 6, "first_delay_ms": 300, "interval_ms": 150})
     assert status == 200 and len(lags) == 6
     print("edge lag per SSE chunk (ms): %s" % ", ".join("%.2f" % (1000 * lag) for lag in lags))
     # Buffered, the first chunk would wait for the next ones (150 ms) or the end (1 s).
@@ -254,8 +254,8 @@ def test_burst_beyond_the_limit_gets_429_for_that_client_only():
     time.sleep(2)  # earlier tests used alice's allowance
     conn = http.client.HTTPSConnection(EDGE, 443, context=context(), timeout=15)
     statuses, bodies = [], []
-    for _ in range(20):
-        status, _, body = call("/v1/models", key=KEYS["alice"], conn=conn)
+    for _attempt in range(20):
+        status, _unused, body = call("/v1/models", key=KEYS["alice"], conn=conn)
         statuses.append(status)
         bodies.append(body)
     conn.close()
@@ -281,7 +281,7 @@ def test_concurrent_streams_beyond_the_limit_get_429():
         t.start()
     for event in started:
         assert event.wait(10)
-    status, _, body = call("/v1/chat/completions", "POST", key=KEYS["bob"], body={"stream": True})
+    status, _unused, body = call("/v1/chat/completions", "POST", key=KEYS["bob"], body={"stream": True})
     assert status == 429 and json.loads(body)["error"]["code"] == "rate_limit_exceeded"
     # Another client is not held back by bob's streams.
     assert call("/v1/chat/completions", "POST", key=KEYS["alice"], body={"messages": []})[0] == 200
@@ -296,7 +296,7 @@ def test_health_route_drains_and_follows_the_instances(edge):
     assert call("/healthz")[0] == 200
     edge.check_output("touch /var/lib/llmfleet/edge/drain")
     try:
-        status, _, body = call("/healthz")
+        status, _unused, body = call("/healthz")
         assert status == 503 and json.loads(body)["status"] == "draining"
         # Draining tells the load balancers; requests in flight and new ones are still served.
         assert call("/v1/models", key=KEYS["bob"])[0] == 200
@@ -306,7 +306,7 @@ def test_health_route_drains_and_follows_the_instances(edge):
     # One instance starting: the other answers; both starting: 503.
     edge.check_output("touch /run/llmfleet-test-8000/not-ready")
     try:
-        assert all(call("/healthz")[0] == 200 for _ in range(4))
+        assert all(call("/healthz")[0] == 200 for _attempt in range(4))
         edge.check_output("touch /run/llmfleet-test-8001/not-ready")
         assert call("/healthz")[0] == 503
     finally:

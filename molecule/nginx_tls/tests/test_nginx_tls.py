@@ -369,6 +369,24 @@ def test_a_key_that_does_not_match_the_certificate_fails_on_the_controller(edge,
     assert call("/v1/models", key=KEYS["alice"])[0] == 200
 
 
+def test_the_modern_profile_is_what_sslyze_calls_modern(tmp_path):
+    try:
+        run = playbook("-e", "nginx_tls_profile=modern")
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+        scan = subprocess.run([SSLYZE, "--mozilla_config=modern", "--certinfo_ca_file=" + CA, EDGE + ":443"],
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert scan.returncode == 0, scan.stdout[-3000:]
+        ctx = context()
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        with socket.create_connection((EDGE, 443), timeout=5) as raw:
+            with pytest.raises(ssl.SSLError):
+                ctx.wrap_socket(raw, server_hostname=EDGE)
+    finally:
+        run = playbook()
+        assert run.returncode == 0, run.stdout[-3000:]
+    assert call("/v1/models", key=KEYS["alice"])[0] == 200
+
+
 def test_a_new_key_reloads_without_restart_and_no_key_is_printed(edge):
     pid = master_pid(edge)
     carol = "carol-" + hashlib.sha256(str(time.time()).encode()).hexdigest()[:40]

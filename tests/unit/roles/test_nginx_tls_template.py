@@ -1,0 +1,104 @@
+"""nginx_tls's nginx.conf template across the switches the Molecule scenario does not turn:
+TLS profile, nginx version (session tickets, the http2 directive), OCSP stapling, no upstreams,
+no plain-HTTP listener, IPv6 off. (nginx -t on the result is the scenario's job.)"""
+import pathlib
+
+import jinja2
+import pytest
+import yaml
+
+ROLE = pathlib.Path(__file__).resolve().parents[3] / "roles" / "nginx_tls"
+DEFAULTS = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+VARS = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
+
+
+def render(**overrides):
+    values = {k: v for k, v in DEFAULTS.items() if "{{" not in str(v)}
+    values.update({k: v for k, v in VARS.items() if "{{" not in str(v)})
+    values.update({
+        "ansible_managed": "Ansible managed",
+        "nginx_tls_server_names": ["edge.example.internal"],
+        "nginx_tls_upstreams": [{"name": "a", "port": 8000, "gpus": [0]}, {"name": "b", "port": 8001, "gpus": [1]}],
+        "nginx_tls_drain_file": "/var/lib/llmfleet/edge/drain",
+        "__version": "1.22.1",
+        "__nginx_tls_stapling": False,
+        "__nginx_tls_ocsp_uri": "",
+    })
+    values.update(overrides)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROLE / "templates")),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True)
+    return env.get_template("nginx.conf.j2").render(**values)
+
+
+def directives(text):
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+def test_intermediate_on_debian_12():
+    conf = directives(render())
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in conf
+    ciphers = [d for d in conf if d.startswith("ssl_ciphers ")]
+    assert len(ciphers) == 1 and ciphers[0].count(":") == 5 and "DHE-RSA" not in ciphers[0].replace("ECDHE-RSA", "")
+    assert "ssl_ecdh_curve X25519:prime256v1:secp384r1;" in conf
+    assert "ssl_session_tickets off;" in conf  # 1.22.1 < 1.23.2
+    assert "listen 443 ssl http2 default_server;" in conf and "http2 on;" not in conf
+    assert "listen [::]:443 ssl http2 default_server;" in conf
+    assert "ssl_stapling on;" not in conf
+    assert 'add_header Strict-Transport-Security "max-age=63072000" always;' in conf
+    assert "server 127.0.0.1:8000 max_fails=3 fail_timeout=10s;  # a" in conf
+    assert "least_conn;" in conf and "proxy_buffering off;" in conf
+
+
+def test_modern_profile_is_tls13_only_without_a_cipher_list():
+    conf = directives(render(nginx_tls_profile="modern"))
+    assert "ssl_protocols TLSv1.3;" in conf
+    assert not [d for d in conf if d.startswith("ssl_ciphers")]
+
+
+@pytest.mark.parametrize("version, tickets_off, http2_on", [
+    ("1.18.0", True, False), ("1.23.2", False, False), ("1.24.0", False, False), ("1.25.1", False, True)])
+def test_version_switches(version, tickets_off, http2_on):
+    conf = directives(render(__version=version))
+    assert ("ssl_session_tickets off;" in conf) is tickets_off
+    assert ("http2 on;" in conf) is http2_on
+    assert ("listen 443 ssl default_server;" in conf) is http2_on
+
+
+def test_stapling_only_with_an_ocsp_responder():
+    conf = directives(render(__nginx_tls_stapling=True, __nginx_tls_ocsp_uri="http://ocsp.example.internal",
+                             nginx_tls_resolvers=["10.0.0.53"]))
+    assert "ssl_stapling on;" in conf and "ssl_stapling_verify on;" in conf
+    assert "resolver 10.0.0.53 valid=300s;" in conf
+
+
+def test_no_upstreams_answers_503_everywhere():
+    text = render(nginx_tls_upstreams=[])
+    assert "upstream llmfleet_inference" not in text and "proxy_pass" not in text
+    assert text.count("no inference service on this host") == 4  # health + three routes
+
+
+def test_no_plain_http_listener_and_no_ipv6():
+    conf = directives(render(nginx_tls_http_port=0, nginx_tls_ipv6=False, nginx_tls_https_port=8443))
+    assert not [d for d in conf if d.startswith("listen 80") or "[::]" in d]
+    assert "listen 8443 ssl http2 default_server;" in conf
+    assert "return 308" not in " ".join(conf)
+
+
+def test_redirect_names_a_non_default_port():
+    assert "return 308 https://$host:8443$request_uri;" in directives(render(nginx_tls_https_port=8443))
+
+
+def test_only_the_openai_routes_and_health_are_proxied():
+    text = render()
+    exact = sorted(line.split()[2] for line in directives(text) if line.startswith("location = "))
+    assert exact == ["/healthz", "/v1/chat/completions", "/v1/completions", "/v1/models"]
+    assert "location / {" in text
+    assert 'proxy_set_header Authorization "";' in text and 'proxy_set_header X-API-Key "";' in text
+
+
+def test_access_log_never_names_the_body_query_or_keys():
+    text = render()
+    fmt = text[text.index("log_format"):text.index("access_log")]
+    for forbidden in ("$request_body", "$request ", "$args", "$query_string", "$http_authorization",
+                      "$http_x_api_key", "$llmfleet_presented_key", "$request_uri"):
+        assert forbidden not in fmt

@@ -88,6 +88,9 @@ up() {
     printf '%-12s %-14s ssh -i .lab/ssh/id_ed25519 -o UserKnownHostsFile=.lab/ssh/known_hosts %s@%s\n' \
       "$name" "$addr" "$ADMIN" "$addr"
   done <<<"$hosts"
+  local first; first=$(head -1 <<<"$hosts" | cut -f2)
+  echo "The TLS edge (CA: .lab/edge-ca/ca.crt; the lab key is in $INVENTORY/group_vars/all/edge.yml):"
+  echo "  curl --cacert .lab/edge-ca/ca.crt https://$first/healthz   (503 until a model service runs)"
   echo "Roles, GPU findings and skipped steps per host: the 'Print what was deployed where' task above."
   echo "These hosts have no GPU (llmfleet_require_gpu: false in $INVENTORY): GPU-only steps are skipped."
   echo "Remove everything with: make lab-down"

@@ -70,6 +70,12 @@ def fit_problems(plan, gpu, host="this host"):
     groups = instance_gpus(plan, count)
     if not groups:
         problems.append("%s: no instance planned" % host)
+    needed = per_host * len(groups)
+    if needed > count:
+        problems.append("%s: %d instance(s) x %d GPUs = %d GPUs needed, the host has %d"
+                        % (host, len(groups), per_host, needed, count))
+        if not plan.get("instances"):
+            return problems  # the default groups only say that much
     seen = {}
     for number, group in enumerate(groups):
         if len(group) != per_host:
@@ -82,10 +88,6 @@ def fit_problems(plan, gpu, host="this host"):
                 problems.append("%s: GPU %s is in instances %d and %d" % (host, index, seen[index], number))
             else:
                 seen[index] = number
-    needed = per_host * len(groups)
-    if needed > count:
-        problems.append("%s: %d instance(s) x %d GPUs = %d GPUs needed, the host has %d"
-                        % (host, len(groups), per_host, needed, count))
     weights = float(plan.get("weights_gib") or 0)
     if weights > 0 and gpus:
         kv_fraction = float(plan.get("kv_fraction", 0.9))

@@ -52,9 +52,10 @@ def test_kv_cache_too_small_is_named_with_the_numbers():
 
 
 def test_too_few_gpus():
-    problems = trtllm.fit_problems({"tp_size": 8}, host(4, H100), "gpu-01")
-    assert "gpu-01: instance 0 has 8 GPUs [0, 1, 2, 3, 4, 5, 6, 7]" not in problems  # the default groups fit the count
-    assert any("8 GPUs needed, the host has 4" in p for p in problems)
+    assert trtllm.fit_problems({"tp_size": 8}, host(4, H100), "gpu-01") == [
+        "gpu-01: 1 instance(s) x 8 GPUs = 8 GPUs needed, the host has 4"]
+    assert trtllm.fit_problems({"tp_size": 1, "instance_count": 6}, host(4, H100), "gpu-01") == [
+        "gpu-01: 6 instance(s) x 1 GPUs = 6 GPUs needed, the host has 4"]
 
 
 @pytest.mark.parametrize("plan, expected", [

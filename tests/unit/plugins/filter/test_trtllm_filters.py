@@ -1,0 +1,29 @@
+"""The filters the service role uses on the controller: they pass through to trtllm.py and refuse
+inputs of the wrong kind with the filter's name."""
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.llmfleet.deepseek.plugins.filter import trtllm as filters
+
+GPU = {"present": True, "count": 1, "driver_version": "580.1", "gpus": [{"memory_total_mib": 81559}]}
+
+
+def test_filters_are_registered():
+    assert set(filters.FilterModule().filters()) == {"trtllm_fit_problems", "trtllm_option_problems"}
+
+
+def test_fit_passes_through():
+    assert filters.trtllm_fit_problems({"tp_size": 1, "weights_gib": 15}, GPU, "gpu-1") == []
+    assert filters.trtllm_fit_problems({"tp_size": 2}, GPU, "gpu-1") == ["gpu-1: 1 instance(s) x 2 GPUs = 2 GPUs needed, the host has 1"]
+
+
+@pytest.mark.parametrize("plan, gpu", [("tp8", GPU), ({"tp_size": 1}, None), ({"tp_size": "x"}, GPU)])
+def test_fit_refuses_bad_input(plan, gpu):
+    with pytest.raises(AnsibleFilterError, match="trtllm_fit_problems"):
+        filters.trtllm_fit_problems(plan, gpu)
+
+
+def test_options_refuse_a_non_dict():
+    with pytest.raises(AnsibleFilterError, match="my_var must be a dict, got list"):
+        filters.trtllm_option_problems([], ["a"], "my_var")
+    assert filters.trtllm_option_problems({"b": 1}, ["a"], "my_var") == ["my_var: unknown key b"]

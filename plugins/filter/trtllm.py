@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.llmfleet.deepseek.plugins.module_utils import trtllm
+from ansible_collections.llmfleet.deepseek.plugins.module_utils import trtllm, trtllm_options
 
 
 def trtllm_fit_problems(plan, gpu, host="this host"):
@@ -26,9 +26,24 @@ def trtllm_option_problems(options, known, variable, flags=False):
     return trtllm.option_problems(options, known, variable, flags)
 
 
+def trtllm_serve_problems(flags, extra_options, option_set, extra_keys=None, owned_flags=None,
+                          flags_variable="flags", options_variable="extra_llm_api_options"):
+    """{problems, warnings} of trtllm-serve flags and extra_llm_api_options for a named option set."""
+    if option_set not in trtllm_options.OPTION_SETS:
+        raise AnsibleFilterError("trtllm_serve_problems: unknown option set %s (known: %s)"
+                                 % (option_set, ", ".join(sorted(trtllm_options.OPTION_SETS))))
+    for name, value in ((flags_variable, flags), (options_variable, extra_options)):
+        if value is not None and not isinstance(value, dict):
+            raise AnsibleFilterError("trtllm_serve_problems: %s must be a dict, got %s" % (name, type(value).__name__))
+    problems, warnings = trtllm.serve_problems(flags, extra_options, trtllm_options.OPTION_SETS[option_set],
+                                               extra_keys or (), owned_flags or (), flags_variable, options_variable)
+    return {"problems": problems, "warnings": warnings}
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "trtllm_fit_problems": trtllm_fit_problems,
             "trtllm_option_problems": trtllm_option_problems,
+            "trtllm_serve_problems": trtllm_serve_problems,
         }

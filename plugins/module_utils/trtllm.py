@@ -133,3 +133,46 @@ def option_problems(options, known, variable, flags=False):
         problems.append("%s: unknown %s %s%s" % (variable, "flag" if flags else "key", name,
                                                   " (did you mean %s?)" % close[0] if close else ""))
     return problems
+
+
+def known_flags(option_set):
+    return sorted(name for names in option_set["flags"] for name in names)
+
+
+def serve_problems(flags, extra_options, option_set, extra_keys=(), owned_flags=(),
+                   flags_variable="flags", options_variable="extra_llm_api_options"):
+    """(problems, warnings) of a serving configuration against an option set (trtllm_options):
+    unknown flags and keys (renamed ones say their new name), unknown keys in kv_cache_config
+    and cuda_graph_config, flags the role sets itself (owned_flags), deprecated keys (warnings)."""
+    problems = []
+    warnings = []
+    flags = flags or {}
+    extra_options = extra_options or {}
+    names = known_flags(option_set)
+    for key in sorted(flags):
+        bare = str(key)[2:] if str(key).startswith("--") else str(key)
+        if bare in owned_flags:
+            problems.append("%s: --%s is set by the role (from its own variables); remove it" % (flags_variable, bare))
+    problems += option_problems({k: v for k, v in flags.items()
+                                 if (str(k)[2:] if str(k).startswith("--") else str(k)) not in owned_flags},
+                                names, flags_variable, flags=True)
+    keys = set(option_set["keys"]) | set(extra_keys)
+    renamed = option_set.get("renamed", {})
+    unknown = {}
+    for key, value in extra_options.items():
+        if key in keys:
+            continue
+        if key in renamed:
+            problems.append("%s: %s was renamed to %s in this TensorRT-LLM" % (options_variable, key, renamed[key]))
+        else:
+            unknown[key] = value
+    problems += option_problems(unknown, keys, options_variable)
+    for nested in ("kv_cache_config", "cuda_graph_config"):
+        value = extra_options.get(nested)
+        if isinstance(value, dict) and option_set.get(nested):
+            problems += option_problems(value, option_set[nested], "%s.%s" % (options_variable, nested))
+        elif value is not None and not isinstance(value, dict):
+            problems.append("%s.%s must be a mapping" % (options_variable, nested))
+    for key in sorted(set(extra_options) & set(option_set.get("deprecated", []))):
+        warnings.append("%s: %s is deprecated in this TensorRT-LLM" % (options_variable, key))
+    return problems, warnings

@@ -9,7 +9,7 @@ GPU = {"present": True, "count": 1, "driver_version": "580.1", "gpus": [{"memory
 
 
 def test_filters_are_registered():
-    assert set(filters.FilterModule().filters()) == {"trtllm_fit_problems", "trtllm_option_problems"}
+    assert set(filters.FilterModule().filters()) == {"trtllm_fit_problems", "trtllm_option_problems", "trtllm_serve_problems"}
 
 
 def test_fit_passes_through():
@@ -27,3 +27,13 @@ def test_options_refuse_a_non_dict():
     with pytest.raises(AnsibleFilterError, match="my_var must be a dict, got list"):
         filters.trtllm_option_problems([], ["a"], "my_var")
     assert filters.trtllm_option_problems({"b": 1}, ["a"], "my_var") == ["my_var: unknown key b"]
+
+
+def test_serve_problems_filter():
+    assert set(filters.FilterModule().filters()) >= {"trtllm_serve_problems"}
+    out = filters.trtllm_serve_problems({"--tp_size": 8}, {"zzz_unknown": 1}, "main-2026")
+    assert out == {"problems": ["extra_llm_api_options: unknown key zzz_unknown"], "warnings": []}
+    with pytest.raises(AnsibleFilterError, match="unknown option set 1.2 \\(known: main-2026\\)"):
+        filters.trtllm_serve_problems({}, {}, "1.2")
+    with pytest.raises(AnsibleFilterError, match="extra_llm_api_options must be a dict, got list"):
+        filters.trtllm_serve_problems({}, [], "main-2026")

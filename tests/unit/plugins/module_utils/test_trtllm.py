@@ -87,3 +87,51 @@ def test_unknown_options_name_the_key_and_a_guess():
     assert problems == ["extra: unknown key use_cuda_graph (did you mean cuda_graph_config?)", "extra: unknown key zzz"]
     assert trtllm.option_problems({"--tp_siz": 8, "--port": 1}, ["tp_size", "port"], "flags", flags=True) == [
         "flags: unknown flag --tp_siz (did you mean tp_size?)"]
+
+
+def _set():
+    from ansible_collections.llmfleet.deepseek.plugins.module_utils import trtllm_options
+    return trtllm_options.OPTION_SETS["main-2026"]
+
+
+def test_option_set_has_what_deepseek_deployments_use():
+    option_set = _set()
+    flags = trtllm.known_flags(option_set)
+    for flag in ("tp_size", "tensor_parallel_size", "pp_size", "ep_size", "kv_cache_free_gpu_memory_fraction",
+                 "extra_llm_api_options", "config", "reasoning_parser", "trust_remote_code", "max_batch_size"):
+        assert flag in flags
+    for key in ("cuda_graph_config", "kv_cache_config", "speculative_config", "enable_attention_dp", "moe_config"):
+        assert key in option_set["keys"]
+    assert "use_cuda_graph" not in option_set["keys"]
+    assert "free_gpu_memory_fraction" in option_set["kv_cache_config"]
+
+
+def test_serve_problems_on_a_typical_r1_configuration():
+    flags = {"--max_batch_size": 64, "max_num_tokens": 8192, "--reasoning_parser": "deepseek-r1"}
+    options = {"enable_attention_dp": True, "cuda_graph_config": {"enable_padding": True, "batch_sizes": [1, 2, 4]},
+               "kv_cache_config": {"free_gpu_memory_fraction": 0.9, "dtype": "fp8"},
+               "speculative_config": {"decoding_type": "MTP", "num_nextn_predict_layers": 3}}
+    assert trtllm.serve_problems(flags, options, _set()) == ([], [])
+
+
+def test_serve_problems_name_every_mistake():
+    flags = {"--port": 9000, "--max_batch_sise": 8}
+    options = {"use_cuda_graph": True, "enable_attenton_dp": True, "backend": "pytorch",
+               "kv_cache_config": {"free_gpu_mem_fraction": 0.9}, "cuda_graph_config": [1]}
+    problems, warnings = trtllm.serve_problems(flags, options, _set(), owned_flags=("host", "port"),
+                                               flags_variable="trtllm_service_flags",
+                                               options_variable="trtllm_service_extra_llm_api_options")
+    assert problems == [
+        "trtllm_service_flags: --port is set by the role (from its own variables); remove it",
+        "trtllm_service_flags: unknown flag --max_batch_sise (did you mean max_batch_size?)",
+        "trtllm_service_extra_llm_api_options: use_cuda_graph was renamed to cuda_graph_config in this TensorRT-LLM",
+        "trtllm_service_extra_llm_api_options: unknown key enable_attenton_dp (did you mean enable_attention_dp?)",
+        "trtllm_service_extra_llm_api_options.kv_cache_config: unknown key free_gpu_mem_fraction"
+        " (did you mean free_gpu_memory_fraction?)",
+        "trtllm_service_extra_llm_api_options.cuda_graph_config must be a mapping",
+    ]
+    assert warnings == ["trtllm_service_extra_llm_api_options: backend is deprecated in this TensorRT-LLM"]
+
+
+def test_extra_keys_extend_the_set():
+    assert trtllm.serve_problems({}, {"a_new_release_key": 1}, _set(), extra_keys=["a_new_release_key"]) == ([], [])

@@ -40,10 +40,33 @@ def trtllm_serve_problems(flags, extra_options, option_set, extra_keys=None, own
     return {"problems": problems, "warnings": warnings}
 
 
+def trtllm_default_instance(index, per_instance, base_port):
+    """Instance `index` of the default layout: GPUs index*per..index*per+per-1, port base+index."""
+    index, per_instance, base_port = int(index), int(per_instance), int(base_port)
+    return {"name": str(index), "port": base_port + index,
+            "gpus": list(range(index * per_instance, (index + 1) * per_instance))}
+
+
+def trtllm_flag_words(item):
+    """A flag as command-line words: {key: name, value: true} -> [--name], else [--name, value].
+    Values cannot hold whitespace (systemd splits the unit's $TRTLLM_ARGS on it)."""
+    name = str(item["key"])
+    name = name[2:] if name.startswith("--") else name
+    value = item["value"]
+    if value is True:
+        return ["--" + name]
+    text = str(value)
+    if not text or any(c.isspace() for c in text):
+        raise AnsibleFilterError("trtllm_service_flags: --%s has a value with whitespace or none (%r)" % (name, text))
+    return ["--" + name, text]
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "trtllm_fit_problems": trtllm_fit_problems,
             "trtllm_option_problems": trtllm_option_problems,
             "trtllm_serve_problems": trtllm_serve_problems,
+            "trtllm_default_instance": trtllm_default_instance,
+            "trtllm_flag_words": trtllm_flag_words,
         }

@@ -9,7 +9,8 @@ GPU = {"present": True, "count": 1, "driver_version": "580.1", "gpus": [{"memory
 
 
 def test_filters_are_registered():
-    assert set(filters.FilterModule().filters()) == {"trtllm_fit_problems", "trtllm_option_problems", "trtllm_serve_problems"}
+    assert set(filters.FilterModule().filters()) == {"trtllm_fit_problems", "trtllm_option_problems", "trtllm_serve_problems",
+                                                     "trtllm_default_instance", "trtllm_flag_words"}
 
 
 def test_fit_passes_through():
@@ -37,3 +38,15 @@ def test_serve_problems_filter():
         filters.trtllm_serve_problems({}, {}, "1.2")
     with pytest.raises(AnsibleFilterError, match="extra_llm_api_options must be a dict, got list"):
         filters.trtllm_serve_problems({}, [], "main-2026")
+
+
+def test_default_instances():
+    assert [filters.trtllm_default_instance(i, 2, 8000) for i in range(2)] == [
+        {"name": "0", "port": 8000, "gpus": [0, 1]}, {"name": "1", "port": 8001, "gpus": [2, 3]}]
+
+
+def test_flag_words():
+    assert filters.trtllm_flag_words({"key": "trust_remote_code", "value": True}) == ["--trust_remote_code"]
+    assert filters.trtllm_flag_words({"key": "--max_batch_size", "value": 64}) == ["--max_batch_size", "64"]
+    with pytest.raises(AnsibleFilterError, match="--chat_template has a value with whitespace"):
+        filters.trtllm_flag_words({"key": "chat_template", "value": "a b"})

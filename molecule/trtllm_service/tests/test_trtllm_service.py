@@ -1,0 +1,158 @@
+"""The service seen from outside, with the trtllm-serve TEST DOUBLE: hardened units on loopback,
+requests through the edge, a kill -9 followed by a restart and readiness, and the update paths -
+a revision that never becomes ready rolls back while the old one keeps serving through the edge,
+a corrupt revision and a misfit fail before anything changes, an unknown option fails by name, a
+good revision rolls forward. Times are printed (restart-to-ready, rollback)."""
+import http.client
+import json
+import os
+import re
+import ssl
+import subprocess
+import time
+
+import pytest
+import testinfra
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
+CA = os.path.join(os.environ["LLMFLEET_CA_DIR"], "ca.crt")
+EDGE = "10.98.40.11"
+KEY = "tester-0123456789abcdef0123456789abcdef"
+MODELS = "/srv/llmfleet/models/deepseek-test"
+UNITS = ["llmfleet-trtllm@0.service", "llmfleet-trtllm@1.service"]
+testinfra_hosts = ["svc"]
+
+
+@pytest.fixture(scope="module")
+def svc():
+    return testinfra.get_host("ansible://svc", ansible_inventory=INVENTORY)
+
+
+def through_edge(path="/v1/models"):
+    conn = http.client.HTTPSConnection(EDGE, 443, context=ssl.create_default_context(cafile=CA), timeout=10)
+    conn.request("GET", path, headers={"Authorization": "Bearer " + KEY})
+    resp = conn.getresponse()
+    return resp.status, resp.read()
+
+
+def converge(*extra):
+    args = []
+    for item in extra:
+        args += ["-e", json.dumps(item)]
+    cmd = ["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO, "converge.yml")] + args
+    started = time.monotonic()
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+    return run, time.monotonic() - started
+
+
+def pids(svc):
+    return [svc.check_output("systemctl show -p MainPID --value %s" % unit) for unit in UNITS]
+
+
+def current(svc):
+    return svc.check_output("readlink %s/current" % MODELS)
+
+
+def test_instances_run_hardened_on_loopback_as_their_user(svc):
+    for unit in UNITS:
+        assert svc.service(unit).is_running and svc.service(unit).is_enabled
+    listening = svc.check_output("ss -Hltn")
+    for port in (8000, 8001):
+        assert "127.0.0.1:%d " % port in listening
+        assert "0.0.0.0:%d " % port not in listening and "*:%d " % port not in listening
+    for number, pid in enumerate(pids(svc)):
+        assert svc.check_output("ps -o user= -p %s" % pid) == "trtllm"
+        environ = svc.check_output("tr '\\0' '\\n' < /proc/%s/environ" % pid)
+        assert "CUDA_VISIBLE_DEVICES=%d" % number in environ.splitlines()
+        cmdline = svc.check_output("tr '\\0' ' ' < /proc/%s/cmdline" % pid)
+        assert "serve %s/current --host 127.0.0.1 --port 800%d" % (MODELS, number) in cmdline
+        assert "--max_batch_size 8" in cmdline and "--trust_remote_code" in cmdline
+
+
+def test_the_unit_scores_at_most_1_5(svc):
+    # The production unit (PrivateUsers=yes; the test instance cannot create user namespaces).
+    svc.check_output("sed 's/^PrivateUsers=no/PrivateUsers=yes/' /etc/systemd/system/llmfleet-trtllm@.service"
+                     " > /run/llmfleet-trtllm-score@0.service")
+    out = svc.run("systemd-analyze security --offline=true /run/llmfleet-trtllm-score@0.service")
+    score = float(re.search(r"Overall exposure level for \S+: ([\d.]+)", out.stdout).group(1))
+    print("systemd-analyze security exposure (production unit): %.1f" % score)
+    assert score <= 1.5, out.stdout[-2000:]
+    live = svc.check_output("systemd-analyze security %s | tail -1" % UNITS[0])
+    print("as run in the test instance (PrivateUsers=no): %s" % live)
+
+
+def test_requests_reach_the_model_through_the_edge():
+    status, body = through_edge()
+    assert status == 200 and json.loads(body)["data"][0]["id"] == MODELS + "/current"
+    assert through_edge("/healthz")[0] == 200
+
+
+def test_kill_9_is_followed_by_restart_and_readiness(svc):
+    before = pids(svc)[0]
+    svc.check_output("kill -9 %s" % before)
+    started = time.monotonic()
+    ready = None
+    while time.monotonic() - started < 60:
+        pid = pids(svc)[0]
+        if pid not in ("0", before):
+            probe = svc.run("python3 -c \"import urllib.request;print(urllib.request.urlopen("
+                            "'http://127.0.0.1:8000/health', timeout=2).status)\"")
+            if probe.rc == 0 and probe.stdout.strip() == "200":
+                ready = time.monotonic() - started
+                break
+        time.sleep(0.5)
+    assert ready is not None, "instance 0 not ready 60 s after kill -9"
+    print("kill -9 to ready: %.1f s (RestartSec=10, the double loads for 3 s)" % ready)
+    assert ready < 30
+
+
+def test_a_revision_that_never_becomes_ready_rolls_back_and_the_old_one_keeps_serving(svc):
+    assert current(svc) == "rev1"
+    run, took = converge({"trtllm_service_model_revision": "rev-never-ready", "trtllm_service_ready_timeout": 8})
+    out = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "did not become ready" in out and "rolled back to rev1, which is serving again" in out
+    assert current(svc) == "rev1"
+    assert all(svc.service(unit).is_running for unit in UNITS)
+    assert through_edge()[0] == 200
+    assert through_edge("/healthz")[0] == 200  # undrained
+    assert not svc.file("/var/lib/llmfleet/edge/drain").exists
+    print("failed update and rollback, whole run: %.1f s" % took)
+
+
+def test_a_corrupt_revision_fails_before_anything_is_switched(svc):
+    before = pids(svc)
+    run, _took = converge({"trtllm_service_model_revision": "rev-corrupt"})
+    out = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "rev-corrupt does not match its manifest" in out and "model-00001.safetensors: FAILED" in out
+    assert current(svc) == "rev1" and pids(svc) == before
+    assert not svc.file(MODELS + "/rev-corrupt").exists
+    assert through_edge()[0] == 200
+
+
+def test_a_misfit_and_an_unknown_option_fail_before_any_change(svc):
+    before = pids(svc)
+    run, _took = converge({"trtllm_service_tp_size": 4})
+    out = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "svc: instance 0 has 1 GPUs [0]; tp_size 4 x pp_size 1 over 1 node(s) needs 4 per host" in out
+    run, _took = converge({"trtllm_service_extra_llm_api_options": {"use_cuda_graph": True}})
+    out = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "trtllm_service_extra_llm_api_options: use_cuda_graph was renamed to cuda_graph_config" in out
+    assert "TASK [trtllm_service : Create the service group]" not in run.stdout
+    assert pids(svc) == before and current(svc) == "rev1"
+
+
+def test_a_good_revision_rolls_forward_and_keeps_one_previous(svc):
+    before = pids(svc)
+    run, took = converge({"trtllm_service_model_revision": "rev2"})
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert current(svc) == "rev2" and pids(svc) != before
+    assert re.search(r"ready on 0, 1 after [\d.]+ s", run.stdout)
+    assert through_edge()[0] == 200
+    revisions = sorted(svc.check_output("ls %s" % MODELS).split())
+    assert revisions == ["current", "rev1", "rev2"], revisions
+    print("good update (drain 2 s, restart, ready), whole run: %.1f s" % took)

@@ -100,17 +100,15 @@ def fit_problems(plan, gpu, host="this host"):
             total = sum(mem) * MIB * nodes / GIB  # an instance over several nodes uses them all
             usable = total * (1 - overhead)
             if weights > usable:
-                problems.append(
-                    "%s: instance %d: weights %.0f GiB do not fit in %.0f GiB of GPU memory (%d x %.0f GiB, %d%% kept"
-                    " for the runtime)" % (host, number, weights, usable, len(mem) * nodes, mem[0] * MIB / GIB,
-                                          round(overhead * 100)))
+                values = (host, number, weights, usable, len(mem) * nodes, mem[0] * MIB / GIB, round(overhead * 100))
+                problems.append("%s: instance %d: weights %.0f GiB do not fit in %.0f GiB of GPU memory"
+                                " (%d x %.0f GiB, %d%% kept for the runtime)" % values)
                 continue
             kv = (usable - weights) * kv_fraction
             if kv < min_kv:
-                problems.append(
-                    "%s: instance %d: after %.0f GiB of weights, %.1f GiB would be left for the KV cache (fraction %.2f"
-                    " of %.1f GiB free); at least %.1f GiB is needed" % (host, number, weights, kv, kv_fraction,
-                                                                      usable - weights, min_kv))
+                values = (host, number, weights, kv, kv_fraction, usable - weights, min_kv)
+                problems.append("%s: instance %d: after %.0f GiB of weights, %.1f GiB would be left for the KV cache"
+                                " (fraction %.2f of %.1f GiB free); at least %.1f GiB is needed" % values)
     min_branch = plan.get("min_driver_branch")
     branch = _branch(gpu.get("driver_version"))
     if min_branch and branch is not None and branch < int(min_branch):
@@ -130,8 +128,8 @@ def option_problems(options, known, variable, flags=False):
         if look in names:
             continue
         close = difflib.get_close_matches(look, sorted(names), n=1, cutoff=0.6)
-        problems.append("%s: unknown %s %s%s" % (variable, "flag" if flags else "key", name,
-                                                  " (did you mean %s?)" % close[0] if close else ""))
+        hint = " (did you mean %s?)" % close[0] if close else ""
+        problems.append("%s: unknown %s %s%s" % (variable, "flag" if flags else "key", name, hint))
     return problems
 
 

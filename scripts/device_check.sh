@@ -43,6 +43,10 @@ ansible-playbook -i tests/device/inventory.yml site.yml --check --diff --tags nv
 echo "== site.yml --check --diff --tags nvidia_driver (the whole driver role)"
 ansible-playbook -i tests/device/inventory.yml site.yml --check --diff --tags nvidia_driver 2>&1 \
   | tee "$out/driver_role_check.log" | tail -40
+echo "== trtllm_service: the fit and option checks against the real GPU"
+ansible-playbook -i tests/device/inventory.yml tests/device/trtllm_fit.yml 2>&1 \
+  | tee "$out/trtllm_fit.log" | grep -E "msg|fits|fit|ok=|fatal" || rc=1
+grep -q "failed=0" "$out/trtllm_fit.log" || rc=1
 echo "== site.yml --check --diff (production gate: llmfleet_require_gpu true)"
 sitepy=/usr/bin/python3
 "$sitepy" -c 'import apt_pkg' 2>/dev/null || echo "note: $sitepy has no python3-apt; apt tasks cannot run in --check here"

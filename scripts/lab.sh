@@ -51,8 +51,15 @@ start_host() {
 # Plus the wheelhouse an offline bundle would bring: lab hosts have no route to PyPI.
 provision_host() {
   local name=$1
-  docker exec "$name" mkdir -p /srv/wheelhouse
+  docker exec "$name" mkdir -p /srv/wheelhouse /usr/local/lib/llmfleet-test
   docker cp "$LAB/wheelhouse/." "$name:/srv/wheelhouse/"
+  # The model service's STAND-IN: the trtllm-serve TEST DOUBLE and a revision that is no model.
+  local file
+  for file in tests/fixtures/trtllm_serve_double/trtllm_serve.py tests/fixtures/inference_double/server.py \
+      plugins/module_utils/trtllm_options.py; do
+    docker cp "$file" "$name:/usr/local/lib/llmfleet-test/"
+  done
+  docker exec -i "$name" sh -eu < tests/fixtures/trtllm_serve_double/install-stand-in.sh
   docker exec "$name" systemctl is-system-running --wait >/dev/null 2>&1 || true
   docker exec -i "$name" sh -eu -c "
     id $ADMIN >/dev/null 2>&1 || useradd -m -s /bin/bash $ADMIN
@@ -90,7 +97,12 @@ up() {
   done <<<"$hosts"
   local first; first=$(head -1 <<<"$hosts" | cut -f2)
   echo "The TLS edge (CA: .lab/edge-ca/ca.crt; the lab key is in $INVENTORY/group_vars/all/edge.yml):"
-  echo "  curl --cacert .lab/edge-ca/ca.crt https://$first/healthz   (503 until a model service runs)"
+  local key; key=$(sed -n 's/^ *lab: *//p' "$INVENTORY/group_vars/all/edge.yml" | head -1)
+  echo "  curl --cacert .lab/edge-ca/ca.crt https://$first/healthz"
+  echo "  curl --cacert .lab/edge-ca/ca.crt -H 'Authorization: Bearer $key' https://$first/v1/chat/completions \\"
+  echo "       -H 'Content-Type: application/json' -d '{\"model\": \"/srv/llmfleet/models/lab-stand-in/current\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}'"
+  echo "!! The model service behind the edge is a STAND-IN with NO MODEL: the trtllm-serve TEST DOUBLE"
+  echo "!! (tests/fixtures/trtllm_serve_double) answers with canned text. Real serving needs a GPU host."
   echo "Roles, GPU findings and skipped steps per host: the 'Print what was deployed where' task above."
   echo "These hosts have no GPU (llmfleet_require_gpu: false in $INVENTORY): GPU-only steps are skipped."
   echo "Remove everything with: make lab-down"

@@ -5,6 +5,7 @@ import re
 import subprocess
 
 import pytest
+import testinfra
 
 SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
@@ -64,8 +65,8 @@ def test_report_names_each_host_and_what_was_skipped(host, plain_run):
     name = host.backend.get_hostname()
     out = " ".join(plain_run.stdout.split())  # the report wraps long lines
     line = out[out.index("%s (" % name):]
-    assert ", Debian 12." in line[:80] and "gpu_nodes): roles ubuntu_base, firewall, nvidia_driver, gpu_tuning, nginx_tls;" in line[:160]
-    assert ("roles ubuntu_base, firewall, nvidia_driver, gpu_tuning, nginx_tls; GPUs 0; skipped: GPU-only steps (nvidia_driver: module"
+    assert ", Debian 12." in line[:80] and "gpu_nodes): roles ubuntu_base, firewall, nvidia_driver, gpu_tuning, trtllm_service, nginx_tls;" in line[:160]
+    assert ("roles ubuntu_base, firewall, nvidia_driver, gpu_tuning, trtllm_service, nginx_tls; GPUs 0; skipped: GPU-only steps (nvidia_driver: module"
             " load, reboot and coherence gate, gpu_tuning: GPU settings through NVML)") in out
     assert "because there is no NVIDIA GPU on the PCI bus and llmfleet_require_gpu is false" in out
 
@@ -84,15 +85,35 @@ def test_second_run_changes_nothing(plain_run):
 EDGE_PROBE = """python3 -c '
 import http.client, ssl
 ctx = ssl._create_unverified_context()
-for path in ("/v1/models", "/healthz"):
+for path, key in (("/v1/models", ""), ("/v1/models", "site-test-0123456789abcdef0123456789abcdef"), ("/healthz", "")):
     c = http.client.HTTPSConnection("127.0.0.1", 443, context=ctx, timeout=5)
-    c.request("GET", path)
+    c.request("GET", path, headers={"Authorization": "Bearer " + key} if key else {})
     r = c.getresponse()
-    print(path, r.status, r.read().decode().strip())
+    print(path, "key" if key else "nokey", r.status, r.read().decode().strip())
 '"""
 
 
-def test_edge_serves_on_every_gpu_node_and_says_there_is_no_service_yet(host):
+def test_the_edge_serves_the_stand_in_model_service_on_every_gpu_node(host):
     out = host.check_output(EDGE_PROBE)
-    assert "/v1/models 401 " in out  # no key
-    assert '/healthz 503 {"status":"no inference service on this host"}' in out
+    assert "/v1/models nokey 401 " in out
+    assert '/v1/models key 200 {"object": "list", "data": [{"id": "/srv/llmfleet/models/stand-in/current"' in out
+    assert "/healthz nokey 200 " in out
+    assert host.service("llmfleet-trtllm@0.service").is_running
+
+
+def test_a_release_that_never_becomes_ready_stops_after_the_canary():
+    """The last test: the canary (site-node-1) rolls back and fails; site-node-2 is never touched."""
+    bad = '{"trtllm_service_model_revision": "r-never-ready", "trtllm_service_model_src": "/srv/llmfleet-stand-in/r-never-ready",' \
+          ' "trtllm_service_ready_timeout": 5}'
+    run = _site("-e", bad, "--tags", "trtllm_service")
+    out = " ".join(run.stdout.split())
+    assert run.returncode != 0
+    assert "did not become ready on site-node-1" in out and "rolled back to r1, which is serving again" in out
+    serve_play = out[out.index("PLAY [Serve the model behind the TLS edge, a canary host first]"):]
+    assert "site-node-2" not in serve_play[:serve_play.index("PLAY RECAP")], serve_play[:3000]
+    for name in testinfra_hosts:
+        node = testinfra.get_host("ansible://" + name, ansible_inventory=INVENTORY)
+        assert node.check_output("readlink /srv/llmfleet/models/stand-in/current") == "r1"
+        assert node.check_output(EDGE_PROBE).count(" 200 ") == 2
+    assert not testinfra.get_host("ansible://site-node-2", ansible_inventory=INVENTORY).file(
+        "/srv/llmfleet/models/stand-in/r-never-ready").exists

@@ -107,8 +107,10 @@ def test_a_release_that_never_becomes_ready_stops_after_the_canary():
           ' "trtllm_service_ready_timeout": 5}'
     run = _site("-e", bad, "--tags", "trtllm_service")
     out = " ".join(run.stdout.split())
+    everything = " ".join((run.stdout + run.stderr).split())  # (the failure's message is on stderr)
     assert run.returncode != 0
-    assert "did not become ready on site-node-1" in out and "rolled back to r1, which is serving again" in out
+    assert "did not become ready on site-node-1" in everything and "rolled back to r1, which is serving again" in everything
+    assert "NO MORE HOSTS LEFT" in out
     serve_play = out[out.index("PLAY [Serve the model behind the TLS edge, a canary host first]"):]
     assert "site-node-2" not in serve_play[:serve_play.index("PLAY RECAP")], serve_play[:3000]
     for name in testinfra_hosts:

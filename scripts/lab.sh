@@ -55,7 +55,8 @@ provision_host() {
   docker cp "$LAB/wheelhouse/." "$name:/srv/wheelhouse/"
   # The model service's STAND-IN: the trtllm-serve TEST DOUBLE and a revision that is no model.
   local file
-  for file in tests/fixtures/trtllm_serve_double/trtllm_serve.py tests/fixtures/inference_double/server.py \
+  for file in tests/fixtures/trtllm_serve_double/trtllm_serve.py tests/fixtures/trtllm_serve_double/llmapi_launch.py \
+      tests/fixtures/inference_double/server.py \
       plugins/module_utils/trtllm_options.py; do
     docker cp "$file" "$name:/usr/local/lib/llmfleet-test/"
   done

@@ -1,0 +1,215 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: llmfleet.deepseek contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: bundle_manifest
+short_description: Write or verify the sha256 manifest of an offline bundle
+version_added: "0.2.0"
+description:
+  - An offline bundle (C(playbooks/bundle.yml)) is a directory whose C(MANIFEST.sha256) lists
+    every file in it with its sha256, in C(sha256sum)'s format (paths relative to the bundle,
+    sorted), signed by the bundle key as the detached C(MANIFEST.sha256.sig).
+  - O(state=present) (the build side) writes the manifest for the files now in O(path). A file
+    whose size and modification time match the previous run keeps the sha256 recorded then
+    (C(.llmfleet-hash-cache.json)), so re-running a build does not read every model file again.
+    A changed manifest removes the signature it no longer matches (sign it again).
+  - O(state=verified) (the target) checks the signature with C(gpgv) against O(keyring) - the
+    key the operator trusts, never one carried in the bundle - then every file against the
+    manifest, and fails naming each file that is missing, altered (with both sha256), unlisted
+    (an added file would be taken by pip's C(--find-links) or apt's pool) or not a regular file.
+    Nothing is changed.
+author:
+  - llmfleet.deepseek maintainers (@llmfleet)
+options:
+  path:
+    description: The bundle's root directory.
+    type: path
+    required: true
+  state:
+    description: C(present) writes the manifest; C(verified) checks the bundle against it.
+    type: str
+    choices: [present, verified]
+    default: verified
+  keyring:
+    description:
+      - A binary OpenPGP public keyring (C(gpg --export KEY > bundle-key.gpg)) holding the bundle
+        key (O(state=verified)). Required unless O(require_signature=false).
+    type: path
+  require_signature:
+    description:
+      - Refuse a bundle without a good signature by a key in O(keyring) (O(state=verified)).
+        C(false) checks the files only (a bundle whose manifest reached the host some trusted
+        way).
+    type: bool
+    default: true
+  gpgv:
+    description: The C(gpgv) executable (Debian and Ubuntu have it as apt's dependency).
+    type: path
+    default: gpgv
+notes:
+  - Supports check mode (O(state=present) reports the manifest it would write) and diff
+    (the manifest's lines before and after).
+seealso:
+  - name: Air-gapped installs
+    description: docs/airgap.md in the collection - build, transfer, verify, install.
+    link: https://github.com/llmfleet/deepseek/blob/main/docs/airgap.md
+"""
+
+EXAMPLES = r"""
+- name: Write the bundle's manifest (build host)
+  llmfleet.deepseek.bundle_manifest:
+    path: /srv/bundles/llmfleet-bookworm
+    state: present
+
+- name: Verify the bundle before anything is installed (target)
+  llmfleet.deepseek.bundle_manifest:
+    path: /srv/llmfleet/bundle
+    keyring: /etc/llmfleet/bundle-key.gpg
+"""
+
+RETURN = r"""
+files:
+  description: The number of files the manifest lists.
+  returned: always
+  type: int
+  sample: 212
+bytes:
+  description: Their total size.
+  returned: always
+  type: int
+  sample: 160432128
+manifest:
+  description: The manifest's path.
+  returned: always
+  type: str
+  sample: /srv/llmfleet/bundle/MANIFEST.sha256
+signed_by:
+  description: The fingerprint of the key whose good signature was checked (O(state=verified)).
+  returned: when the signature was checked
+  type: str
+  sample: 3F2A0C8D9E1B4A7C6D5E8F9A0B1C2D3E4F5A6B7C
+problems:
+  description: What is wrong, one C({kind, path, detail}) per file (O(state=verified)).
+  returned: on failure
+  type: list
+  elements: dict
+signature_removed:
+  description: The manifest changed and the old signature was removed (O(state=present)).
+  returned: when O(state=present)
+  type: bool
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.llmfleet.deepseek.plugins.module_utils import bundle
+
+
+def _read(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _check_signature(module, root, keyring):
+    manifest = os.path.join(root, bundle.MANIFEST)
+    signature = os.path.join(root, bundle.SIGNATURE)
+    if not os.path.isfile(signature):
+        module.fail_json(msg="bundle %s: %s is missing - an unsigned bundle is refused (require_signature)" % (root, bundle.SIGNATURE))
+    if not keyring or not os.path.isfile(keyring):
+        module.fail_json(msg="bundle %s: keyring %s is not a file (the bundle key you trust, gpg --export)" % (root, keyring))
+    home = tempfile.mkdtemp(prefix="llmfleet-gpgv-")
+    try:
+        rc, out, err = module.run_command(
+            [module.params["gpgv"], "--homedir", home, "--status-fd", "1", "--keyring", keyring, signature, manifest])
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    valid = [line.split()[2] for line in out.splitlines() if line.startswith("[GNUPG:] VALIDSIG ")]
+    if rc != 0 or not valid:
+        said = [line for line in (err or out).strip().splitlines() if line.strip()]
+        module.fail_json(msg="bundle %s: the signature of %s is not good by a key in %s (%s); nothing was installed from it"
+                         % (root, bundle.MANIFEST, keyring, said[-1] if said else "gpgv exit %d" % rc))
+    return valid[0]
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            state=dict(type="str", choices=["present", "verified"], default="verified"),
+            keyring=dict(type="path"),
+            require_signature=dict(type="bool", default=True),
+            gpgv=dict(type="path", default="gpgv"),
+        ),
+        supports_check_mode=True,
+    )
+    root = os.path.abspath(module.params["path"])
+    manifest = os.path.join(root, bundle.MANIFEST)
+    if not os.path.isdir(root):
+        module.fail_json(msg="bundle %s is not a directory" % root)
+
+    if module.params["state"] == "present":
+        entries, cache, problems = bundle.build(root, bundle.load_cache(root))
+        if problems:
+            module.fail_json(msg="bundle %s: %s" % (root, bundle.describe([(k, p, "") for k, p in problems])),
+                             problems=[dict(kind=k, path=p, detail="") for k, p in problems])
+        text = bundle.render(entries)
+        before = _read(manifest)
+        changed = before != text
+        signature = os.path.join(root, bundle.SIGNATURE)
+        removed = changed and os.path.exists(signature)
+        if not module.check_mode:
+            if changed:
+                if removed:
+                    os.remove(signature)
+                tmp = manifest + ".tmp"
+                with open(tmp, "w") as handle:
+                    handle.write(text)
+                os.replace(tmp, manifest)
+            cache_path = os.path.join(root, bundle.HASH_CACHE)
+            cache_text = json.dumps(cache, sort_keys=True)
+            if _read(cache_path) != cache_text:
+                with open(cache_path, "w") as handle:
+                    handle.write(cache_text)
+        result = dict(changed=changed, files=len(entries), bytes=bundle.total_size(root, entries), manifest=manifest,
+                      signature_removed=removed)
+        if module._diff and changed:
+            result["diff"] = dict(before=before or "", after=text, before_header=manifest, after_header=manifest)
+        module.exit_json(**result)
+
+    text = _read(manifest)
+    if text is None:
+        module.fail_json(msg="bundle %s: %s is missing (not a bundle, or an unfinished copy)" % (root, bundle.MANIFEST))
+    signed_by = None
+    if module.params["require_signature"]:
+        signed_by = _check_signature(module, root, module.params["keyring"])
+    try:
+        entries = bundle.parse(text)
+    except bundle.ManifestError as exc:
+        module.fail_json(msg="bundle %s: %s %s" % (root, bundle.MANIFEST, exc))
+    problems = bundle.verify(root, entries)
+    if problems:
+        module.fail_json(msg="bundle %s is refused, nothing was installed from it: %s" % (root, bundle.describe(problems)),
+                         problems=[dict(kind=k, path=p, detail=d) for k, p, d in problems],
+                         files=len(entries), bytes=0, manifest=manifest)
+    result = dict(changed=False, files=len(entries), bytes=bundle.total_size(root, entries), manifest=manifest)
+    if signed_by:
+        result["signed_by"] = signed_by
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -155,3 +155,28 @@ def describe(problems, limit=10):
 
 def total_size(root, entries):
     return sum(os.path.getsize(os.path.join(root, rel)) for rel in entries if os.path.isfile(os.path.join(root, rel)))
+
+
+def pick_versions(specs, madison_lines):
+    """(resolved, unresolved) for apt specs "name=pattern" whose pattern has '*' (the roles' pins,
+    e.g. nvidia-smi=535.261.03-*): the newest version apt-cache madison lists for that name that
+    matches the pattern as a glob. Specs without '*' pass through unchanged."""
+    import fnmatch
+
+    available = {}
+    for line in madison_lines:
+        fields = [field.strip() for field in line.split("|")]
+        if len(fields) >= 2 and fields[0] and fields[1]:
+            available.setdefault(fields[0], []).append(fields[1])
+    resolved, unresolved = [], []
+    for spec in specs:
+        name, eq, pattern = spec.partition("=")
+        if not eq or "*" not in pattern:
+            resolved.append(spec)
+            continue
+        matches = [version for version in available.get(name, []) if fnmatch.fnmatchcase(version, pattern)]
+        if matches:
+            resolved.append("%s=%s" % (name, matches[0]))
+        else:
+            unresolved.append(spec)
+    return resolved, unresolved

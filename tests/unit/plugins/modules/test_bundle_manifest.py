@@ -197,3 +197,24 @@ def test_the_cache_is_json_of_size_mtime_and_sha256(monkeypatch, tree):
     cache = json.loads((tree / bundle.HASH_CACHE).read_text())
     size, mtime, digest = cache["apt/Packages"]
     assert size == len("Package: nvidia-smi\n") and mtime > 0 and digest == bundle.sha256_file(str(tree / "apt" / "Packages"))
+
+
+MADISON = [
+    "nvidia-smi | 535.309.01-0+deb12u1 | http://deb.debian.org/debian bookworm/non-free amd64 Packages",
+    "nvidia-smi | 535.261.03-1~deb12u1 | http://deb.debian.org/debian bookworm-updates/non-free amd64 Packages",
+    "nvidia-smi | 535.216.01-1~deb12u1 | http://deb.debian.org/debian-security bookworm-security/non-free amd64 Packages",
+    "libcuda1 | 535.261.03-1~deb12u1 | http://deb.debian.org/debian bookworm/non-free amd64 Packages",
+]
+
+
+def test_pins_with_a_pattern_get_the_newest_matching_version():
+    resolved, unresolved = bundle.pick_versions(
+        ["jq", "nvidia-smi=535.261.03-*", "libcuda1=535.261.03-*", "nginx=1.22.1-9"], MADISON)
+    assert resolved == ["jq", "nvidia-smi=535.261.03-1~deb12u1", "libcuda1=535.261.03-1~deb12u1", "nginx=1.22.1-9"]
+    assert unresolved == []
+    assert bundle.pick_versions(["nvidia-smi=535.*"], MADISON)[0] == ["nvidia-smi=535.309.01-0+deb12u1"]
+
+
+def test_a_pin_nothing_matches_is_unresolved():
+    resolved, unresolved = bundle.pick_versions(["nvidia-smi=580.95.05-*", "libnvidia-ml1=535.261.03-*"], MADISON)
+    assert resolved == [] and unresolved == ["nvidia-smi=580.95.05-*", "libnvidia-ml1=535.261.03-*"]

@@ -44,7 +44,8 @@ def _recap_changed(run):
 
 
 def _rank_pids(worker):
-    out = worker.run("pgrep -f llmapi_launch.py").stdout.split()
+    # ("[l]" keeps pgrep from matching the shell that runs it.)
+    out = worker.run("pgrep -f '[l]lmapi_launch.py'").stdout.split()
     return sorted(int(pid) for pid in out)
 
 
@@ -122,7 +123,7 @@ def test_one_world_over_two_hosts(runs):
 def test_a_killed_worker_rank_restarts_the_world(runs):
     head, worker = _node(HEAD), _node(WORKER)
     before = _rank_pids(worker)
-    worker.run("pkill -9 -f llmapi_launch.py")
+    worker.run("pkill -9 -f '[l]lmapi_launch.py'")
     started = time.monotonic()
     seen_down = False
     while time.monotonic() - started < 60:

@@ -17,8 +17,11 @@ def command(tmp_path, monkeypatch):
     env_file = tmp_path / "node.env"
     env_file.write_text("# managed\nCUDA_VISIBLE_DEVICES=0,1\nHOME=%s\nOMPI_MCA_plm_rsh_args=-F /x/ssh_config\n" % tmp_path)
     script = tmp_path / "node-command.py"
-    script.write_text(jinja2.Template(TEMPLATE.read_text()).render(
-        ansible_managed="managed", __trtllm_service_node_dir=str(tmp_path)))
+    # Rendered as Ansible's template module does (trim_blocks): the shebang is the first line.
+    text = jinja2.Environment(trim_blocks=True).from_string(TEMPLATE.read_text()).render(
+        ansible_managed="managed", __trtllm_service_node_dir=str(tmp_path))
+    assert text.startswith("#!/usr/bin/python3\n")
+    script.write_text(text)
     calls = []
 
     def fake_execve(path, argv, env):

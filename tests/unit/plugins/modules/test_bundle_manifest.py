@@ -58,8 +58,8 @@ def gpg_key(tmp_path_factory):
     keys = {}
     for name in ("bundle", "other"):
         gpg("--passphrase", "", "--quick-gen-key", "llmfleet %s key <%s@example.internal>" % (name, name), "ed25519", "sign", "never")
-        fingerprint = [line.split(":")[9] for line in gpg("--with-colons", "--list-keys", "%s@example.internal" % name,
-                                                               text=True).stdout.splitlines() if line.startswith("fpr:")][0]
+        listing = gpg("--with-colons", "--list-keys", "%s@example.internal" % name, text=True).stdout
+        fingerprint = [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")][0]
         keyring = home / ("%s.gpg" % name)
         keyring.write_bytes(gpg("--export", fingerprint).stdout)
         keys[name] = (fingerprint, keyring)
@@ -104,7 +104,7 @@ def test_check_mode_writes_nothing_and_diff_shows_the_lines(monkeypatch, tree):
 
 
 def test_a_changed_manifest_drops_the_signature_it_no_longer_matches(monkeypatch, tree, gpg_key):
-    _, sign = gpg_key
+    sign = gpg_key[1]
     run(monkeypatch, dict(path=str(tree), state="present"))
     sign(tree)
     (tree / "apt" / "Packages").write_text("Package: nvidia-smi\nVersion: 2\n")

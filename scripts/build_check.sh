@@ -17,6 +17,12 @@ export ANSIBLE_CONFIG=$work/ansible.cfg ANSIBLE_COLLECTIONS_PATH=$work/inst
 cd "$work"
 ansible-playbook llmfleet.deepseek.site -i "$root/inventories/example" --syntax-check >/dev/null
 echo "llmfleet.deepseek.site: syntax ok"
+ansible-playbook llmfleet.deepseek.bundle -i "$root/inventories/example" --syntax-check >/dev/null
+echo "llmfleet.deepseek.bundle: syntax ok"
+for filter in "$root"/plugins/filter/*.yml; do
+  name=llmfleet.deepseek.$(basename "$filter" .yml)
+  ansible-doc -t filter "$name" >/dev/null; echo "$name: ansible-doc ok"
+done
 for role in "$root"/roles/*/; do
   name=llmfleet.deepseek.$(basename "$role")
   ansible-doc -t role "$name" >/dev/null; echo "$name: ansible-doc ok"

@@ -49,6 +49,14 @@ options:
         way).
     type: bool
     default: true
+  prune:
+    description:
+      - With O(state=verified), remove files the manifest does not list (and links) before the
+        check - for a copy of a bundle already verified elsewhere, whose destination still holds
+        files of the previous bundle. Without it such files are refused as unlisted. Not in
+        check mode (it reports them).
+    type: bool
+    default: false
   gpgv:
     description: The C(gpgv) executable (Debian and Ubuntu have it as apt's dependency).
     type: path
@@ -100,6 +108,11 @@ problems:
   returned: on failure
   type: list
   elements: dict
+pruned:
+  description: The files removed (O(prune)), or that would be in check mode.
+  returned: when O(state=verified)
+  type: list
+  elements: str
 signature_removed:
   description: The manifest changed and the old signature was removed (O(state=present)).
   returned: when O(state=present)
@@ -152,6 +165,7 @@ def main():
             state=dict(type="str", choices=["present", "verified"], default="verified"),
             keyring=dict(type="path"),
             require_signature=dict(type="bool", default=True),
+            prune=dict(type="bool", default=False),
             gpgv=dict(type="path", default="gpgv"),
         ),
         supports_check_mode=True,
@@ -200,12 +214,22 @@ def main():
         entries = bundle.parse(text)
     except bundle.ManifestError as exc:
         module.fail_json(msg="bundle %s: %s %s" % (root, bundle.MANIFEST, exc))
+    pruned = []
+    if module.params["prune"]:
+        files, odd = bundle.scan(root)
+        pruned = sorted([rel for rel in files if rel not in entries] + [rel for _kind, rel in odd])
+        if not module.check_mode:
+            for rel in pruned:
+                os.remove(os.path.join(root, rel))
     problems = bundle.verify(root, entries)
+    if module.check_mode and pruned:
+        problems = [p for p in problems if not (p[0] in ("unlisted", "not a regular file") and p[1] in pruned)]
     if problems:
         module.fail_json(msg="bundle %s is refused, nothing was installed from it: %s" % (root, bundle.describe(problems)),
                          problems=[dict(kind=k, path=p, detail=d) for k, p, d in problems],
                          files=len(entries), bytes=0, manifest=manifest)
-    result = dict(changed=False, files=len(entries), bytes=bundle.total_size(root, entries), manifest=manifest)
+    result = dict(changed=bool(pruned), files=len(entries), bytes=bundle.total_size(root, entries), manifest=manifest,
+                  pruned=pruned)
     if signed_by:
         result["signed_by"] = signed_by
     module.exit_json(**result)

@@ -218,3 +218,18 @@ def test_pins_with_a_pattern_get_the_newest_matching_version():
 def test_a_pin_nothing_matches_is_unresolved():
     resolved, unresolved = bundle.pick_versions(["nvidia-smi=580.95.05-*", "libnvidia-ml1=535.261.03-*"], MADISON)
     assert resolved == [] and unresolved == ["nvidia-smi=580.95.05-*", "libnvidia-ml1=535.261.03-*"]
+
+
+def test_prune_removes_what_a_new_bundle_no_longer_lists_then_verifies(monkeypatch, tree, gpg_key):
+    keys, sign = gpg_key
+    run(monkeypatch, dict(path=str(tree), state="present"))
+    sign(tree)
+    (tree / "wheels" / "old-1.0-py3-none-any.whl").write_bytes(b"from the previous bundle")
+    args = dict(path=str(tree), keyring=str(keys["bundle"][1]), prune=True)
+    checked = run(monkeypatch, args, check_mode=True)
+    assert not checked.failed and checked.result["pruned"] == ["wheels/old-1.0-py3-none-any.whl"]
+    assert (tree / "wheels" / "old-1.0-py3-none-any.whl").exists()
+    done = run(monkeypatch, args)
+    assert not done.failed and done.result["changed"] and not (tree / "wheels" / "old-1.0-py3-none-any.whl").exists()
+    again = run(monkeypatch, args)
+    assert not again.result["changed"] and again.result["pruned"] == []

@@ -78,8 +78,12 @@ integration: venv deps
 	tests/integration/docker_allowlist.sh
 
 # One scenario (SCENARIO=name) or all of them, on one test bed started once.
+# Scenarios run under Mitogen's strategy unless LLMFLEET_STRATEGY=linear (docs/performance.md).
+LLMFLEET_STRATEGY ?= mitogen_linear
+export LLMFLEET_STRATEGY
 molecule: venv deps sslyze
 	@set -euo pipefail; was_up=0; $(TESTBED) status && was_up=1; \
+	export LLMFLEET_STRATEGY_PLUGINS=$$($(BIN)/python -c 'import os, ansible_mitogen; print(os.path.dirname(ansible_mitogen.__file__) + "/plugins/strategy")'); \
 	eval "$$($(TESTBED) up)"; trap '[ $$was_up = 1 ] || $(TESTBED) down' EXIT; \
 	rc=0; for s in $(if $(SCENARIO),$(SCENARIO),$(SCENARIOS)); do \
 	  $(STAGE) "molecule $$s" molecule test -s $$s || rc=1; \

@@ -23,6 +23,9 @@ MODULE = "llmfleet.deepseek.iptables_allowlist"
 # Seconds the module itself may take after the connection is up (reads, --test, apply, read-back).
 MODULE_MARGIN = 5
 LOCAL = ("local", "ansible.builtin.local")
+# Transports a firewall can cut (the others - docker exec, podman, lxc, machinectl... - do not go
+# through the host's packet filter).
+NETWORK = ("ssh", "paramiko", "paramiko_ssh", "ansible.builtin.ssh", "ansible.builtin.paramiko_ssh", "winrm", "psrp")
 # Seconds waited past rollback_timeout before looking again: the host's clock started when the
 # module armed the watcher, a little after this plugin's.
 ROLLBACK_MARGIN = 5
@@ -33,12 +36,27 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = True
 
-    def _confirm(self, cookie):
+    def _mitogen(self):
+        """Under Mitogen's strategy the connection is Mitogen's: it cannot be reset and used again
+        inside a task, nor run a raw command after a module (its broker is gone: Mitogen 0.3.54)."""
+        return any(cls.__module__.startswith("ansible_mitogen.") for cls in type(self._connection).__mro__)
+
+    def _command(self, argv, task_vars):
+        """Run argv on the host over a fresh connection; {rc, stdout, stderr}. Under Mitogen
+        (only transports a firewall cannot cut get here: run() refuses the others) through a
+        module call on its connection."""
+        if not self._mitogen():
+            self._connection.reset()
+            return self._low_level_execute_command(" ".join(shlex.quote(a) for a in argv), sudoable=True)
+        res = self._execute_module(module_name="ansible.legacy.command", module_args={"argv": argv},
+                                   task_vars=task_vars)
+        return {"rc": res.get("rc", 1), "stdout": res.get("stdout", ""), "stderr": res.get("stderr") or res.get("msg", "")}
+
+    def _confirm(self, cookie, task_vars):
         """Close the current connection (SSH's ControlPersist master included), then remove the
         cookie over a fresh one. Returns (confirmed, why not)."""
         try:
-            self._connection.reset()
-            res = self._low_level_execute_command("rm %s" % shlex.quote(cookie), sudoable=True)
+            res = self._command(["rm", cookie], task_vars)
         except AnsibleError as e:
             return False, to_text(e)
         if res.get("rc") == 0:
@@ -56,13 +74,12 @@ class ActionModule(ActionBase):
         value = to_text(res.get("stdout")).strip()
         return value if res.get("rc") == 0 and len(value.split()) == 4 else ""
 
-    def _after_rollback(self, marker, attempts=3):
+    def _after_rollback(self, marker, task_vars, attempts=3):
         """Connect again once the host's deadline has passed and read the watcher's record."""
         error = None
         for _attempt in range(attempts):
             try:
-                self._connection.reset()
-                res = self._low_level_execute_command("cat %s" % shlex.quote(marker), sudoable=True)
+                res = self._command(["cat", marker], task_vars)
             except AnsibleError as e:
                 error = to_text(e)
                 time.sleep(2)
@@ -108,6 +125,13 @@ class ActionModule(ActionBase):
             return result
 
         local = transport in LOCAL
+        if timeout > 0 and not local and self._mitogen() and transport in NETWORK:
+            result.update(failed=True, changed=False, msg=(
+                "iptables_allowlist: under Mitogen's strategy no new %s connection can be opened inside the task to "
+                "prove the controller still reaches the host, so a lockout would go unnoticed; nothing was changed. "
+                "Run the firewall with Ansible's own strategy (ANSIBLE_STRATEGY=linear; docs/performance.md), "
+                "or set rollback_timeout 0 to go without the rollback" % transport))
+            return result
         if local:
             # A firewall cannot cut a local connection: nothing to confirm, nothing to roll back.
             args["rollback_timeout"] = 0
@@ -138,7 +162,7 @@ class ActionModule(ActionBase):
         cookie = rollback.pop("cookie")
         marker = rollback.pop("marker")
         rollback.pop("deadline", None)
-        confirmed, why = self._confirm(cookie)
+        confirmed, why = self._confirm(cookie, task_vars)
         rollback["confirmed"] = confirmed
         if confirmed:
             rollback["confirmed_after"] = round(time.time() - started, 1)
@@ -149,7 +173,7 @@ class ActionModule(ActionBase):
         wait = started + rollback["timeout"] + ROLLBACK_MARGIN - time.time()
         if wait > 0:
             time.sleep(wait)
-        after = self._after_rollback(marker)
+        after = self._after_rollback(marker, task_vars)
         result.update(failed=True, msg=(
             "the new allowlist was applied, but the controller could not reach the host again over "
             "a new connection within rollback_timeout (%d s): %s. Rollback: %s. "

@@ -61,3 +61,47 @@ def test_local_connection_gets_no_rollback_and_no_guard_lookup():
     assert sent["rollback_timeout"] == 0 and "ssh_connection" not in sent
     assert result["ssh_guard"]["reason"] == "local connection: there is nothing to guard"
     assert "no rollback armed" in result["rollback"]["reason"]
+
+
+class _MitogenConnectionDouble:
+    """TEST DOUBLE: stands for a connection plugin of Mitogen's strategy (its classes live in
+    ansible_mitogen.*), recognised by the plugin through the class's MRO."""
+
+
+_MitogenConnectionDouble.__module__ = "ansible_mitogen.connection"
+
+
+def make_mitogen(args, transport):
+    plugin = make(args, transport=transport)
+    connection = type("MitogenConnection", (_MitogenConnectionDouble,), {})()
+    connection.transport = transport
+    connection._shell = mock.MagicMock(tmpdir=None)
+    connection.reset = mock.MagicMock()
+    plugin._connection = connection
+    return plugin
+
+
+def test_under_mitogen_over_ssh_the_firewall_refuses_before_any_change():
+    plugin = make_mitogen({"rules": [{"port": 443, "sources": ["10.0.0.0/8"]}]}, "ssh")
+    result = run(plugin)
+    assert result["failed"] is True and result["changed"] is False
+    assert "under Mitogen's strategy no new ssh connection can be opened" in result["msg"]
+    assert "ANSIBLE_STRATEGY=linear" in result["msg"]
+
+
+def test_under_mitogen_over_docker_the_rollback_is_confirmed_through_a_module_call():
+    plugin = make_mitogen({"rules": [{"port": 443, "sources": ["10.0.0.0/8"]}], "ssh_connection": ""}, "docker")
+    calls = []
+
+    def execute(module_name, module_args, task_vars):
+        calls.append((module_name, module_args))
+        if module_name == action.MODULE:
+            return {"changed": True, "rollback": {"armed": True, "timeout": 30, "cookie": "/run/c", "marker": "/run/m",
+                                                  "deadline": 0}}
+        return {"rc": 0, "stdout": "", "stderr": ""}
+
+    plugin._execute_module = mock.MagicMock(side_effect=execute)
+    result = run(plugin)
+    assert result["rollback"]["confirmed"] is True
+    assert calls[1] == ("ansible.legacy.command", {"argv": ["rm", "/run/c"]})
+    plugin._connection.reset.assert_not_called()

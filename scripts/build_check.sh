@@ -19,6 +19,9 @@ ansible-playbook llmfleet.deepseek.site -i "$root/inventories/example" --syntax-
 echo "llmfleet.deepseek.site: syntax ok"
 ansible-playbook llmfleet.deepseek.bundle -i "$root/inventories/example" --syntax-check >/dev/null
 echo "llmfleet.deepseek.bundle: syntax ok"
+ansible-playbook llmfleet.deepseek.site -i "$root/inventories/offline" --syntax-check >/dev/null
+ansible-playbook llmfleet.deepseek.bundle -i "$root/inventories/offline" --syntax-check >/dev/null
+echo "inventories/offline: site and bundle syntax ok"
 for filter in "$root"/plugins/filter/*.yml; do
   name=llmfleet.deepseek.$(basename "$filter" .yml)
   ansible-doc -t filter "$name" >/dev/null; echo "$name: ansible-doc ok"

@@ -67,8 +67,7 @@ class _MitogenConnectionDouble:
     """TEST DOUBLE: stands for a connection plugin of Mitogen's strategy (its classes live in
     ansible_mitogen.*), recognised by the plugin through the class's MRO."""
 
-
-_MitogenConnectionDouble.__module__ = "ansible_mitogen.connection"
+    __module__ = "ansible_mitogen.connection"
 
 
 def make_mitogen(args, transport):

@@ -78,7 +78,10 @@ def tampered():
         shutil.rmtree(copy, ignore_errors=True)
         shutil.copytree(BUNDLE, copy, symlinks=True)
         with open(os.path.join(copy, "MANIFEST.sha256")) as handle:
-            rel = next(line.split("  ", 1)[1].strip() for line in handle if re.search(pattern, line.split("  ", 1)[1].strip()))
+            listed = [line.split("  ", 1)[1].strip() for line in handle]
+        matching = [rel for rel in listed if re.search(pattern, rel)]
+        assert matching, "the bundle lists no file like %s" % pattern
+        rel = matching[0]
         with open(os.path.join(copy, rel), "r+b") as handle:
             handle.seek(100)
             byte = handle.read(1)

@@ -1,5 +1,5 @@
-"""One trtllm-serve instance over both hosts (the two-node layout, molecule/site/two_node.yml):
-site-node-1 is the head, site-node-2 holds rank 1. Runs after test_site.py (the hosts serve
+"""One trtllm-serve instance over both hosts (the two-node layout, molecule/fleet/two_node.yml):
+fleet-node-1 is the head, fleet-node-2 holds rank 1. Runs after test_fleet.py and test_rollout.py (the hosts serve
 single-node instances of r1 then) and turns them into one MPI world with Debian's real OpenMPI
 over the node sshd; the server and the launcher are TEST DOUBLES (no model, no GPU, no NCCL)."""
 import os
@@ -12,7 +12,7 @@ import testinfra
 
 SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-HEAD, WORKER = "site-node-1", "site-node-2"
+HEAD, WORKER = "fleet-node-1", "fleet-node-2"
 NODE_UNIT = "llmfleet-trtllm-node.service"
 PROBE = """python3 -c '
 import urllib.request
@@ -24,7 +24,7 @@ except Exception as exc:
 EDGE_PROBE = """python3 -c '
 import http.client, ssl
 c = http.client.HTTPSConnection("127.0.0.1", 443, context=ssl._create_unverified_context(), timeout=5)
-c.request("GET", "/v1/models", headers={"Authorization": "Bearer site-test-0123456789abcdef0123456789abcdef"})
+c.request("GET", "/v1/models", headers={"Authorization": "Bearer fleet-test-0123456789abcdef0123456789abcdef"})
 r = c.getresponse()
 print(r.status, r.read().decode().strip())
 '"""
@@ -147,8 +147,8 @@ def test_a_revision_that_never_becomes_ready_rolls_back_both_hosts(runs):
     print("two-node rollback run: %.1f s" % (time.monotonic() - started))
     everything = " ".join((run.stdout + run.stderr).split())
     assert run.returncode != 0
-    assert "did not become ready on site-node-1" in everything and "rolled back to r1, which is serving again" in everything
-    assert "trtllm_service on site-node-2: the head site-node-1 failed" in everything
+    assert "did not become ready on fleet-node-1" in everything and "rolled back to r1, which is serving again" in everything
+    assert "trtllm_service on fleet-node-2: the head fleet-node-1 failed" in everything
     for name in (HEAD, WORKER):
         assert _node(name).check_output("readlink /srv/llmfleet/models/stand-in/current") == "r1"
     assert _node(HEAD).check_output(EDGE_PROBE).startswith("200 ")

@@ -13,10 +13,12 @@ __metaclass__ = type
 import shlex
 import time
 
+from ansible import constants as C
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
+from ansible.plugins.loader import become_loader, connection_loader
 from ansible_collections.llmfleet.deepseek.plugins.module_utils import iptables as ipt
 
 MODULE = "llmfleet.deepseek.iptables_allowlist"
@@ -42,15 +44,53 @@ class ActionModule(ActionBase):
         return any(cls.__module__.startswith("ansible_mitogen.") for cls in type(self._connection).__mro__)
 
     def _command(self, argv, task_vars):
-        """Run argv on the host over a fresh connection; {rc, stdout, stderr}. Under Mitogen
-        (only transports a firewall cannot cut get here: run() refuses the others) through a
-        module call on its connection."""
+        """Run argv on the host over a fresh connection; {rc, stdout, stderr}. Under Mitogen over
+        SSH through a new connection of Ansible's own ssh plugin (_fresh_ssh); under Mitogen over
+        transports a firewall cannot cut, through a module call on Mitogen's connection."""
+        command = " ".join(shlex.quote(a) for a in argv)
         if not self._mitogen():
             self._connection.reset()
-            return self._low_level_execute_command(" ".join(shlex.quote(a) for a in argv), sudoable=True)
+            return self._low_level_execute_command(command, sudoable=True)
+        if to_text(self._connection.transport) in NETWORK:
+            return self._fresh_ssh(command, task_vars)
         res = self._execute_module(module_name="ansible.legacy.command", module_args={"argv": argv},
                                    task_vars=task_vars)
         return {"rc": res.get("rc", 1), "stdout": res.get("stdout", ""), "stderr": res.get("stderr") or res.get("msg", "")}
+
+    def _plugin_vars(self, plugin_type, plugin, task_vars):
+        """The task's variables that set this plugin's options, templated (as TaskExecutor does)."""
+        names = C.config.get_plugin_vars(plugin_type, plugin._load_name)
+        return {k: self._templar.template(task_vars[k]) for k in names if k in task_vars}
+
+    def _fresh_ssh(self, command, task_vars):
+        """Mitogen's connection is one long-lived ssh session that cannot be reset inside a task.
+        The confirmation needs a NEW TCP connection through the new rules, so it goes through a
+        new instance of Ansible's ssh plugin, set up from the task's variables (host, port, user,
+        key, ssh arguments) with the task's become. Its ControlPersist master, if one is left from
+        an earlier run, is stopped first: an old session would prove nothing."""
+        conn = connection_loader.get("ansible.builtin.ssh", self._play_context)
+        task_keys = self._task.dump_attrs()
+        task_keys["timeout"] = self._play_context.timeout
+        task_keys.pop("retries", None)
+        if self._play_context.password:
+            task_keys["password"] = self._play_context.password
+        conn.set_options(task_keys=task_keys, var_options=self._plugin_vars("connection", conn, task_vars))
+        if self._play_context.become:
+            become = become_loader.get(self._play_context.become_method or "sudo")
+            if self._play_context.become_pass:
+                task_keys["become_pass"] = self._play_context.become_pass
+            become.set_options(task_keys=task_keys, var_options=self._plugin_vars("become", become, task_vars))
+            conn.set_become_plugin(become)
+        mitogen, self._connection = self._connection, conn
+        try:
+            conn.reset()
+            return self._low_level_execute_command(command, sudoable=True)
+        finally:
+            self._connection = mitogen
+            try:
+                conn.close()
+            except Exception:  # closing is best effort; the result is already known
+                pass
 
     def _confirm(self, cookie, task_vars):
         """Close the current connection (SSH's ControlPersist master included), then remove the
@@ -125,13 +165,6 @@ class ActionModule(ActionBase):
             return result
 
         local = transport in LOCAL
-        if timeout > 0 and not local and self._mitogen() and transport in NETWORK:
-            result.update(failed=True, changed=False, msg=(
-                "iptables_allowlist: under Mitogen's strategy no new %s connection can be opened inside the task to "
-                "prove the controller still reaches the host, so a lockout would go unnoticed; nothing was changed. "
-                "Run the firewall with Ansible's own strategy (ANSIBLE_STRATEGY=linear; docs/performance.md), "
-                "or set rollback_timeout 0 to go without the rollback" % transport))
-            return result
         if local:
             # A firewall cannot cut a local connection: nothing to confirm, nothing to roll back.
             args["rollback_timeout"] = 0

@@ -80,12 +80,92 @@ def make_mitogen(args, transport):
     return plugin
 
 
-def test_under_mitogen_over_ssh_the_firewall_refuses_before_any_change():
-    plugin = make_mitogen({"rules": [{"port": 443, "sources": ["10.0.0.0/8"]}]}, "ssh")
-    result = run(plugin)
-    assert result["failed"] is True and result["changed"] is False
-    assert "under Mitogen's strategy no new ssh connection can be opened" in result["msg"]
-    assert "ANSIBLE_STRATEGY=linear" in result["msg"]
+class _FreshSshDouble:
+    """TEST DOUBLE: Ansible's ssh connection plugin as the loader would hand it out: records its
+    options, become plugin, reset and commands; runs nothing."""
+
+    _load_name = "ssh"
+
+    def __init__(self, rc=0):
+        self.rc = rc
+        self.events = []
+        self.become = None
+        self._shell = mock.MagicMock(tmpdir=None)
+
+    def set_options(self, task_keys=None, var_options=None):
+        self.events.append(("options", dict(var_options or {})))
+
+    def set_become_plugin(self, plugin):
+        self.become = plugin
+
+    def reset(self):
+        self.events.append(("reset",))
+
+    def close(self):
+        self.events.append(("close",))
+
+
+def _armed(calls):
+    def execute(module_name, module_args, task_vars):
+        calls.append((module_name, module_args))
+        return {"changed": True, "rollback": {"armed": True, "timeout": 30, "cookie": "/run/c", "marker": "/run/m", "deadline": 0}}
+    return execute
+
+
+def test_under_mitogen_over_ssh_the_rollback_is_confirmed_over_a_new_ssh_connection():
+    plugin = make_mitogen({"rules": [{"port": 443, "sources": ["10.0.0.0/8"]}], "ssh_connection": "10.0.0.5 5 10.0.0.9 22"}, "ssh")
+    plugin._play_context.become = True
+    plugin._play_context.become_method = "sudo"
+    plugin._play_context.become_pass = None
+    plugin._play_context.password = None
+    plugin._templar.template = lambda value: value
+    calls, ran = [], []
+    plugin._execute_module = mock.MagicMock(side_effect=_armed(calls))
+    fresh = _FreshSshDouble()
+
+    def low_level(command, sudoable=False):
+        # The command goes through the new connection, with become, while Mitogen's is set aside.
+        assert plugin._connection is fresh and sudoable is True
+        ran.append(command)
+        return {"rc": 0, "stdout": "", "stderr": ""}
+
+    plugin._low_level_execute_command = mock.MagicMock(side_effect=low_level)
+    mitogen = plugin._connection
+    # The real ssh plugin's option definitions (which variables set them), as loading it registers them.
+    fresh._load_name = action.connection_loader.get("ssh", class_only=True)._load_name
+    sudo = mock.MagicMock(_load_name="sudo")
+    task_vars = {"ansible_host": "10.0.0.9", "ansible_user": "admin", "ansible_ssh_private_key_file": "/k", "unrelated": 1}
+    with mock.patch.object(action.connection_loader, "get", return_value=fresh) as get_conn, \
+            mock.patch.object(action.become_loader, "get", return_value=sudo), \
+            mock.patch.object(action.ActionBase, "run", return_value={}):
+        result = plugin.run(task_vars=task_vars)
+    assert result.get("failed") is not True, result
+    assert result["rollback"]["confirmed"] is True
+    assert get_conn.call_args.args[0] == "ansible.builtin.ssh"
+    assert ran == ["rm /run/c"]
+    # Options from the task's variables (only the ssh plugin's), an old master stopped first, closed after.
+    options = [e[1] for e in fresh.events if e[0] == "options"][0]
+    assert options["ansible_host"] == "10.0.0.9" and options["ansible_user"] == "admin" and "unrelated" not in options
+    assert [e[0] for e in fresh.events] == ["options", "reset", "close"]
+    assert fresh.become is sudo
+    assert plugin._connection is mitogen
+    mitogen.reset.assert_not_called()
+    assert [c[0] for c in calls] == [action.MODULE]
+
+
+def test_under_mitogen_over_ssh_an_unconfirmed_change_is_rolled_back_and_fails(monkeypatch):
+    plugin = make_mitogen({"rules": [{"port": 443, "sources": ["10.0.0.0/8"]}], "ssh_connection": ""}, "ssh")
+    plugin._play_context.become = False
+    plugin._play_context.password = None
+    plugin._templar.template = lambda value: value
+    plugin._execute_module = mock.MagicMock(side_effect=_armed([]))
+    plugin._low_level_execute_command = mock.MagicMock(return_value={"rc": 255, "stdout": "", "stderr": "Connection timed out"})
+    monkeypatch.setattr(action.time, "sleep", lambda s: None)
+    with mock.patch.object(action.connection_loader, "get", side_effect=lambda *a, **k: _FreshSshDouble()), \
+            mock.patch.object(action.ActionBase, "run", return_value={}):
+        result = plugin.run(task_vars={})
+    assert result["failed"] is True and result["rollback"]["confirmed"] is False and result["rollback"]["rolled_back"] is True
+    assert "could not reach the host again over a new connection" in result["msg"]
 
 
 def test_under_mitogen_over_docker_the_rollback_is_confirmed_through_a_module_call():

@@ -16,12 +16,13 @@ TESTBED   := scripts/testbed.sh
 SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 SCENARIO  ?=
 
-.PHONY: help venv sslyze lock deps lint sanity unit integration molecule test lab lab-down clean build build-check
+.PHONY: help venv sslyze lock deps lint sanity unit integration molecule test lab lab-down clean build build-check bench-fleet
 
 help:
 	@echo "make lab        start the lab (local hosts over SSH) and run site.yml against it"
 	@echo "make lab-down   remove the lab and stop everything it started"
 	@echo "make test       everything CI runs: lint, sanity, unit, every Molecule scenario"
+	@echo "make bench-fleet no-op site.yml over 1/4/8/16 lab hosts: defaults, tuned, Mitogen (docs/performance.md)"
 	@echo "make venv | lint | sanity | build-check | unit | integration | molecule [SCENARIO=name] | build | clean"
 
 # The pinned toolchain. Rebuilt when requirements.txt or constraints.txt change. Also links this
@@ -106,6 +107,10 @@ lab: venv deps
 
 lab-down:
 	scripts/lab.sh down
+
+# Not part of `make test` (about 40 minutes here): LLMFLEET_BENCH_HOSTS="1 4" for a shorter run.
+bench-fleet: venv deps
+	scripts/bench_fleet.sh
 
 build: venv
 	ansible-galaxy collection build --force

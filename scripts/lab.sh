@@ -7,10 +7,12 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-LAB=$root/.lab
-INVENTORY=inventories/lab
-NETWORK=llmfleet-lab
-SUBNET=10.98.10.0/24
+# scripts/bench_fleet.sh sources this file for its functions, with its own directory and network.
+LAB=${LLMFLEET_LAB_DIR:-$root/.lab}
+INVENTORY=${LLMFLEET_LAB_INVENTORY:-inventories/lab}
+NETWORK=${LLMFLEET_LAB_NETWORK:-llmfleet-lab}
+SUBNET=${LLMFLEET_LAB_SUBNET:-10.98.10.0/24}
+LABEL=${LLMFLEET_LAB_LABEL:-llmfleet.lab}
 ADMIN=llmfleet-admin
 NVML_VERSION=$(sed -n 's/^gpu_tuning_nvml_version: "\(.*\)"$/\1/p' roles/gpu_tuning/defaults/main.yml)
 
@@ -39,7 +41,7 @@ start_host() {
   log "starting $name ($addr)"
   # systemd as PID 1 on this kind of machine: the settings of docs/testing.md.
   docker run -d --name "$name" --hostname "$name" \
-    --label llmfleet.testbed=1 --label llmfleet.lab=1 \
+    --label llmfleet.testbed=1 --label "$LABEL=1" \
     --network "$NETWORK" --ip "$addr" \
     --cgroupns host -v /sys/fs/cgroup/systemd:/sys/fs/cgroup/systemd:rw \
     --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
@@ -71,15 +73,20 @@ provision_host() {
     systemctl is-active --quiet ssh || systemctl start ssh" <"$LAB/ssh/id_ed25519.pub"
 }
 
-up() {
+# The test bed, the lab's key, network and wheelhouse.
+prepare() {
   eval "$(scripts/testbed.sh up)"
   export DOCKER_HOST LLMFLEET_APT_PROXY LLMFLEET_IMAGE
   mkdir -p "$LAB/ssh"
   [ -f "$LAB/ssh/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C llmfleet-lab -f "$LAB/ssh/id_ed25519"
   docker network inspect "$NETWORK" >/dev/null 2>&1 \
-    || docker network create --subnet "$SUBNET" --label llmfleet.testbed=1 "$NETWORK" >/dev/null
+    || docker network create --subnet "$SUBNET" --label llmfleet.testbed=1 --label "$LABEL=1" "$NETWORK" >/dev/null
   mkdir -p "$LAB/wheelhouse"
   python3 -m pip download -q --no-deps --only-binary=:all: -d "$LAB/wheelhouse" "nvidia-ml-py==$NVML_VERSION"
+}
+
+up() {
+  prepare
   local hosts; hosts=$(lab_hosts)
   while IFS=$'\t' read -r name addr; do start_host "$name" "$addr"; done <<<"$hosts"
   while IFS=$'\t' read -r name addr; do provision_host "$name"; done <<<"$hosts"
@@ -122,6 +129,7 @@ down() {
   scripts/testbed.sh down
 }
 
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 case "${1:-}" in
   up) up ;;
   down) down ;;

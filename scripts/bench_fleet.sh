@@ -12,6 +12,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+export PATH=$root/.venv/bin:$PATH
 BENCH=$root/.bench
 export LLMFLEET_LAB_DIR=$BENCH/.lab LLMFLEET_LAB_NETWORK=llmfleet-bench LLMFLEET_LAB_SUBNET=10.98.30.0/24
 export LLMFLEET_LAB_LABEL=llmfleet.bench

@@ -89,7 +89,7 @@ class ActionModule(ActionBase):
             self._connection = mitogen
             try:
                 conn.close()
-            except Exception:  # closing is best effort; the result is already known
+            except Exception:  # pylint: disable=broad-except  # best effort: the result is known
                 pass
 
     def _confirm(self, cookie, task_vars):

@@ -21,7 +21,8 @@ description:
     after values of the diff the module returned (C(--diff)), as a unified diff and as the raw
     values. Handlers are kept apart (what would be restarted), and not counted as drift.
   - Failed and unreachable hosts are recorded with their message, so a report never shows a host
-    that could not be read as one without drift.
+    that could not be read as one without drift. A failure the play rescued (the host goes on) is
+    kept, marked C(rescued), and does not make the host failed.
   - At the start of every play the record so far is published as the fact C(llmfleet_drift_run) of
     the controller (C(localhost)), so the last play of C(llmfleet.deepseek.drift) turns it into the
     JSON and HTML report, the C(set_stats) summary and the exit status. C(llmfleet_drift_recorder)
@@ -116,8 +117,14 @@ class CallbackModule(CallbackBase):
         self._vm = None
 
     # -- the record -------------------------------------------------------------------------
-    def _host(self, name):
-        return self.hosts.setdefault(name, {"status": "ok", "changes": [], "handlers": [], "failures": []})
+    def _host(self, name, result_ok=False):
+        entry = self.hosts.setdefault(name, {"status": "ok", "changes": [], "handlers": [], "failures": []})
+        if result_ok and entry["status"] == "failed":
+            # A failed host gets no more tasks: one that goes on had its failure rescued.
+            entry["status"] = "ok"
+            for failure in entry["failures"]:
+                failure["rescued"] = True
+        return entry
 
     @staticmethod
     def _where(task):
@@ -128,7 +135,7 @@ class CallbackModule(CallbackBase):
         """One result of one host. Results of a loop are recorded item by item."""
         if not self.check:
             return
-        entry = self._host(host)
+        entry = self._host(host, result_ok=True)
         if "results" in result and isinstance(result["results"], list):
             for one in result["results"]:
                 if isinstance(one, dict) and one.get("changed"):
@@ -197,4 +204,4 @@ class CallbackModule(CallbackBase):
 
     def v2_runner_on_skipped(self, result):
         if self.check:
-            self._host(result._host.get_name())
+            self._host(result._host.get_name(), result_ok=True)

@@ -15,7 +15,7 @@ def _get(mapping, *path):
             return None
         try:
             mapping = mapping.get(key)
-        except Exception:  # hostvars of a host that never ran raise on lookup
+        except Exception:  # pylint: disable=broad-except  # hostvars of a host that never ran raise
             return None
         if mapping is None:
             return None
@@ -45,7 +45,7 @@ def drift_report(run, hostvars, generated=""):
         rec = run["hosts"][name]
         try:
             hv = hostvars[name]
-        except Exception:
+        except Exception:  # pylint: disable=broad-except
             hv = {}
         local = _get(hv, "ansible_facts", "ansible_local", "llmfleet") or {}
         changes = list(rec.get("changes") or [])

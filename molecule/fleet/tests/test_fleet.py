@@ -105,9 +105,13 @@ def test_site_remediates_only_the_drifted_hosts_and_the_no_op_host_stays_within_
     assert recap["fleet-node-2"]["changed"] > 0 and recap["fleet-node-3"]["changed"] > 0, recap
 
 
+def test_the_serve_play_runs_the_canary_then_batches_of_llmfleet_serve_serial(remediated):
+    assert _batches(remediated.stdout) == [["fleet-node-1"], ["fleet-node-2", "fleet-node-3"]], _batches(remediated.stdout)
+
+
 def test_the_run_recorded_its_converge_on_each_host(host, remediated):
     fact = json.loads(host.file("/etc/ansible/facts.d/llmfleet.fact").content_string)
-    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$", fact["last_converge"]), fact
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", fact["last_converge"]), fact
     assert fact["playbook"] == "site.yml"
 
 
@@ -176,8 +180,21 @@ def drifted():
 
 @pytest.fixture(scope="module")
 def remediated(drifted):
-    """site.yml after the drift run: it puts the drifted hosts right and changes nothing on the other."""
-    return _site()
+    """site.yml after the drift run: it puts the drifted hosts right and changes nothing on the
+    other; the serve play in batches of llmfleet_serve_serial [1, 2] (the canary, then the rest)."""
+    return _site("-e", '{"llmfleet_serve_serial": [1, 2]}')
+
+
+SERVE_PLAY = "PLAY [Serve the model behind the TLS edge, a canary host first]"
+
+
+def _batches(out):
+    """The hosts of each batch of the serve play, in order (each batch prints the play's header)."""
+    batches = []
+    for part in out.split(SERVE_PLAY)[1:]:
+        part = re.split(r"\nPLAY \[|\nPLAY RECAP", part)[0]
+        batches.append(sorted(set(re.findall(r"(fleet-node-\d)", part))))
+    return batches
 
 
 def _changes(report, name):

@@ -1,6 +1,6 @@
 """trtllm_service's node command (the forced command of the head's key on a worker of a
 multi-node instance): only OpenMPI's orted runs, without a shell, with node.env as its
-environment. (molecule/site runs it for real under mpirun.)"""
+environment. (molecule/fleet runs it for real under mpirun.)"""
 import pathlib
 import runpy
 

@@ -76,3 +76,16 @@ def test_the_record_is_published_as_the_controllers_facts_at_each_play():
     host, facts = play.get_variable_manager.return_value.set_nonpersistent_facts.call_args.args
     assert host == "localhost" and facts["llmfleet_drift_recorder"] == drift.FORMAT
     assert facts["llmfleet_drift_run"]["hosts"]["h"]["changes"][0]["diffs"][0]["after"] == "2\n"
+
+
+def test_a_failure_the_play_rescued_does_not_make_the_host_failed():
+    cb = _recorder()
+    result = mock.MagicMock()
+    result._host.get_name.return_value = "h"
+    result._task = _task("Roll the instance")
+    result._result = {"msg": "did not become ready"}
+    cb.v2_runner_on_failed(result)
+    assert cb.hosts["h"]["status"] == "failed"
+    result._result = {"changed": False}
+    cb.v2_runner_on_ok(result)
+    assert cb.hosts["h"]["status"] == "ok" and cb.hosts["h"]["failures"][0]["rescued"] is True

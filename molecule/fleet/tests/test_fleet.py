@@ -211,7 +211,7 @@ def test_drift_run_fails_and_names_the_drifted_hosts(drifted):
     assert report["clean"] is False
     assert report["drifted_hosts"] == ["fleet-node-2", "fleet-node-3"] and report["failed_hosts"] == []
     # The untouched host: read completely, nothing differs.
-    row, _ = _changes(report, "fleet-node-1")
+    row = _changes(report, "fleet-node-1")[0]
     assert row["status"] == "ok" and row["drift"] == 0 and row["gpus"] == 0
     assert row["last_converge"], row
 
@@ -220,20 +220,20 @@ def test_each_hand_made_change_is_reported_with_before_and_after(drifted):
     report = drifted["report"]
     row, changes = _changes(report, "fleet-node-2")
     print("fleet-node-2 drift:", sorted(changes))
-    sysctl = [c for (role, _), c in changes.items() if role == "ubuntu_base" and any("vm.swappiness" in d["diff"] for d in c["diffs"])]
+    sysctl = [c for (role, _task), c in changes.items() if role == "ubuntu_base" and any("vm.swappiness" in d["diff"] for d in c["diffs"])]
     assert sysctl, changes
     assert "-vm.swappiness = 60" in sysctl[0]["diffs"][0]["diff"] and "+vm.swappiness = 10" in sysctl[0]["diffs"][0]["diff"]
-    firewall = [c for (role, _), c in changes.items() if role == "firewall"]
+    firewall = [c for (role, _task), c in changes.items() if role == "firewall"]
     assert firewall and any("2222" in d["diff"] for c in firewall for d in c["diffs"]), firewall
 
     row, changes = _changes(report, "fleet-node-3")
     print("fleet-node-3 drift:", sorted(changes))
-    hold = [c for (role, _), c in changes.items() if role == "nvidia_driver"]
+    hold = [c for (role, _task), c in changes.items() if role == "nvidia_driver"]
     assert hold, changes
-    nginx = [d for (role, _), c in changes.items() if role == "nginx_tls" for d in c["diffs"]
+    nginx = [d for (role, _task), c in changes.items() if role == "nginx_tls" for d in c["diffs"]
              if "keepalive_timeout 300s;" in (d["before"] or "")]
     assert nginx and "keepalive_timeout 65s;" in nginx[0]["after"] and "-    keepalive_timeout 300s;" in nginx[0]["diff"], changes
-    service = [c for (role, _), c in changes.items() if role == "trtllm_service"
+    service = [c for (role, _task), c in changes.items() if role == "trtllm_service"
                and any("free_gpu_memory_fraction: 0.99" in (d["before"] or "") for d in c["diffs"])]
     assert service, changes
     # A restart of the service and a reload of the edge would follow: listed, not counted.

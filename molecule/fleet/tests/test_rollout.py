@@ -2,9 +2,8 @@
 then batches, of one host each on three hosts; max_fail_percentage 0). The revision serves on the
 canary and is broken on the second host only: that host fails its health gate (the service role's
 readiness wait), is rolled back and still serves the old revision, the rollout stops, and the third
-host is never touched. Runs after test_fleet.py (whose remediation run shows batches of
-llmfleet_serve_serial) and before test_two_node.py, whose first converge brings the canary back
-to r1 (as one instance over two hosts)."""
+host is never touched. Then the fleet goes back to r1. Runs after test_fleet.py (whose remediation
+run shows batches of llmfleet_serve_serial) and before test_two_node.py."""
 import os
 import re
 import subprocess
@@ -68,3 +67,14 @@ def test_a_revision_broken_on_one_host_stops_the_rollout_there():
     assert _batches(run.stdout) == [["fleet-node-1"], ["fleet-node-2"]], _batches(run.stdout)
     assert _current("fleet-node-3") == "r1"
     assert not _node("fleet-node-3").file("/srv/llmfleet/models/stand-in/r2").exists
+
+
+def test_the_fleet_goes_back_to_the_old_revision():
+    run = _site("--tags", "trtllm_service")
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    recap = dict(re.findall(r"^(fleet-node-\d)\s+:\s+ok=\d+\s+changed=(\d+)", run.stdout, re.M))
+    # Only the canary was on r2; the others already serve r1.
+    assert int(recap["fleet-node-1"]) > 0 and recap["fleet-node-3"] == "0", recap
+    for name in HOSTS:
+        assert _current(name) == "r1"
+        assert _node(name).check_output(EDGE_PROBE).startswith("200 ")

@@ -1,5 +1,5 @@
-"""The fleet as operators run it, on three GPU-less hosts: site.yml's GPU gate fails before any
-change; drift made by hand on two hosts is reported by drift.yml with before and after values
+"""The fleet as operators run it, on two GPU-less hosts: site.yml's GPU gate fails before any
+change; drift made by hand on one host is reported by drift.yml with before and after values
 (nothing changes); site.yml remediates it - skips visible, a report at the end, the untouched host
 changed=0 within the task budget (so this run is also the fleet's idempotence run); and the next
 drift run, under ansible-runner as AWX runs it, is clean and leaves its artifacts."""
@@ -18,7 +18,7 @@ SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
 ROOT = os.path.abspath(os.path.join(SCENARIO, "..", ".."))
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
-testinfra_hosts = ["fleet-node-1", "fleet-node-2", "fleet-node-3"]
+testinfra_hosts = ["fleet-node-1", "fleet-node-2"]
 # A no-op site.yml run may execute at most this many tasks per host (ok in the recap, skips not counted).
 TASK_BUDGET = 120
 
@@ -102,11 +102,11 @@ def test_site_remediates_only_the_drifted_hosts_and_the_no_op_host_stays_within_
     # The untouched host: a second converge, no change, at most TASK_BUDGET tasks.
     assert recap["fleet-node-1"]["changed"] == 0, remediated.stdout
     assert recap["fleet-node-1"]["ok"] <= TASK_BUDGET, recap["fleet-node-1"]
-    assert recap["fleet-node-2"]["changed"] > 0 and recap["fleet-node-3"]["changed"] > 0, recap
+    assert recap["fleet-node-2"]["changed"] > 0, recap
 
 
 def test_the_serve_play_runs_the_canary_then_batches_of_llmfleet_serve_serial(remediated):
-    assert _batches(remediated.stdout) == [["fleet-node-1"], ["fleet-node-2", "fleet-node-3"]], _batches(remediated.stdout)
+    assert _batches(remediated.stdout) == [["fleet-node-1"], ["fleet-node-2"]], _batches(remediated.stdout)
 
 
 def test_the_run_recorded_its_converge_on_each_host(host, remediated):
@@ -141,8 +141,6 @@ HAND_MADE = {
     "fleet-node-2": [
         "sed -i 's/^vm.swappiness = .*/vm.swappiness = 60/' /etc/sysctl.d/90-llmfleet.conf",
         "iptables -I LLMFLEET-INPUT 1 -p tcp --dport 2222 -j ACCEPT",
-    ],
-    "fleet-node-3": [
         "apt-mark unhold nvidia-smi",
         "sed -i 's/keepalive_timeout [0-9]*s*;/keepalive_timeout 300s;/' /etc/nginx/nginx.conf",
         "printf 'kv_cache_config:\\n  free_gpu_memory_fraction: 0.99\\n' > /etc/llmfleet/trtllm/extra_llm_api_options.yml",
@@ -162,7 +160,7 @@ def drifted():
         node = _node(name)
         for command in commands:
             node.run_expect([0], command)
-    assert "keepalive_timeout 300s;" in _node("fleet-node-3").file("/etc/nginx/nginx.conf").content_string
+    assert "keepalive_timeout 300s;" in _node("fleet-node-2").file("/etc/nginx/nginx.conf").content_string
     report_dir = os.path.join(EPHEMERAL, "drift-reports")
     shutil.rmtree(report_dir, ignore_errors=True)
     run = _drift(report_dir)
@@ -171,8 +169,8 @@ def drifted():
     # What the hosts hold right after the drift run (the tests below read it after remediation).
     after = {
         "sysctl": _node("fleet-node-2").file("/etc/sysctl.d/90-llmfleet.conf").content_string,
-        "nginx": _node("fleet-node-3").file("/etc/nginx/nginx.conf").content_string,
-        "hold": _node("fleet-node-3").check_output("dpkg-query -W -f '${db:Status-Abbrev}' nvidia-smi").strip(),
+        "nginx": _node("fleet-node-2").file("/etc/nginx/nginx.conf").content_string,
+        "hold": _node("fleet-node-2").check_output("dpkg-query -W -f '${db:Status-Abbrev}' nvidia-smi").strip(),
         "rules": _node("fleet-node-2").check_output("iptables -S LLMFLEET-INPUT"),
     }
     return {"run": run, "report": report, "dir": report_dir, "nginx_before": before, "after_drift_run": after}
@@ -206,10 +204,10 @@ def test_drift_run_fails_and_names_the_drifted_hosts(drifted):
     run = drifted["run"]
     out = " ".join((run.stdout + run.stderr).split())
     assert run.returncode == 2, out[-4000:]
-    assert "Drift: fleet-node-2, fleet-node-3;" in out
+    assert "Drift: fleet-node-2;" in out
     report = drifted["report"]
     assert report["clean"] is False
-    assert report["drifted_hosts"] == ["fleet-node-2", "fleet-node-3"] and report["failed_hosts"] == []
+    assert report["drifted_hosts"] == ["fleet-node-2"] and report["failed_hosts"] == []
     # The untouched host: read completely, nothing differs.
     row = _changes(report, "fleet-node-1")[0]
     assert row["status"] == "ok" and row["drift"] == 0 and row["gpus"] == 0
@@ -226,8 +224,6 @@ def test_each_hand_made_change_is_reported_with_before_and_after(drifted):
     firewall = [c for (role, _task), c in changes.items() if role == "firewall"]
     assert firewall and any("2222" in d["diff"] for c in firewall for d in c["diffs"]), firewall
 
-    row, changes = _changes(report, "fleet-node-3")
-    print("fleet-node-3 drift:", sorted(changes))
     hold = [c for (role, _task), c in changes.items() if role == "nvidia_driver"]
     assert hold, changes
     nginx = [d for (role, _task), c in changes.items() if role == "nginx_tls" for d in c["diffs"]
@@ -282,8 +278,8 @@ def _runner(private, playbook, cmdline):
 
 def test_site_remediated_and_the_next_drift_run_is_clean_under_ansible_runner(drifted, remediated):
     assert remediated.returncode == 0, remediated.stdout[-4000:] + remediated.stderr[-2000:]
-    assert _node("fleet-node-3").check_output("dpkg-query -W -f '${db:Status-Abbrev}' nvidia-smi").strip() == "hi"
-    assert _node("fleet-node-3").file("/etc/nginx/nginx.conf").content_string == drifted["nginx_before"]["fleet-node-3"]
+    assert _node("fleet-node-2").check_output("dpkg-query -W -f '${db:Status-Abbrev}' nvidia-smi").strip() == "hi"
+    assert _node("fleet-node-2").file("/etc/nginx/nginx.conf").content_string == drifted["nginx_before"]["fleet-node-2"]
     assert "2222" not in _node("fleet-node-2").check_output("iptables -S LLMFLEET-INPUT")
 
     private = os.path.join(EPHEMERAL, "runner")
@@ -305,7 +301,7 @@ def test_site_remediated_and_the_next_drift_run_is_clean_under_ansible_runner(dr
     assert len(stats) == 1, sorted({e.get("event") for e in events})
     summary = stats[0]["event_data"]["artifact_data"]["llmfleet_drift"]
     print("drift summary (AWX artifacts):", json.dumps(summary["totals"]))
-    assert summary["clean"] is True and summary["totals"] == {"hosts": 3, "drifted": 0, "failed": 0, "changes": 0}
+    assert summary["clean"] is True and summary["totals"] == {"hosts": 2, "drifted": 0, "failed": 0, "changes": 0}
     assert sorted(summary["hosts"]) == testinfra_hosts
     with open(os.path.join(report_dir, "latest.json")) as f:
         assert json.load(f)["clean"] is True

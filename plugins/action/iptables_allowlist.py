@@ -84,7 +84,9 @@ class ActionModule(ActionBase):
         mitogen, self._connection = self._connection, conn
         try:
             conn.reset()
-            return self._low_level_execute_command(command, sudoable=True)
+            # Ansible's own method, not the one Mitogen mixes into action plugins (which passes
+            # Mitogen's arguments to the connection).
+            return ActionBase._low_level_execute_command(self, command, sudoable=True)
         finally:
             self._connection = mitogen
             try:

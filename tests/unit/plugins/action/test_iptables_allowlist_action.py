@@ -123,13 +123,14 @@ def test_under_mitogen_over_ssh_the_rollback_is_confirmed_over_a_new_ssh_connect
     plugin._execute_module = mock.MagicMock(side_effect=_armed(calls))
     fresh = _FreshSshDouble()
 
-    def low_level(command, sudoable=False):
-        # The command goes through the new connection, with become, while Mitogen's is set aside.
-        assert plugin._connection is fresh and sudoable is True
+    def low_level(self, command, sudoable=False):
+        # Ansible's own method (not the one Mitogen mixes in), through the new connection, with
+        # become, while Mitogen's is set aside.
+        assert self is plugin and plugin._connection is fresh and sudoable is True
         ran.append(command)
         return {"rc": 0, "stdout": "", "stderr": ""}
 
-    plugin._low_level_execute_command = mock.MagicMock(side_effect=low_level)
+    plugin._low_level_execute_command = mock.MagicMock(side_effect=AssertionError("Mitogen's method must not be used"))
     mitogen = plugin._connection
     # The real ssh plugin's option definitions (which variables set them), as loading it registers them.
     fresh._load_name = action.connection_loader.get("ssh", class_only=True)._load_name
@@ -137,6 +138,7 @@ def test_under_mitogen_over_ssh_the_rollback_is_confirmed_over_a_new_ssh_connect
     task_vars = {"ansible_host": "10.0.0.9", "ansible_user": "admin", "ansible_ssh_private_key_file": "/k", "unrelated": 1}
     with mock.patch.object(action.connection_loader, "get", return_value=fresh) as get_conn, \
             mock.patch.object(action.become_loader, "get", return_value=sudo), \
+            mock.patch.object(action.ActionBase, "_low_level_execute_command", low_level), \
             mock.patch.object(action.ActionBase, "run", return_value={}):
         result = plugin.run(task_vars=task_vars)
     assert result.get("failed") is not True, result
@@ -159,9 +161,10 @@ def test_under_mitogen_over_ssh_an_unconfirmed_change_is_rolled_back_and_fails(m
     plugin._play_context.password = None
     plugin._templar.template = lambda value: value
     plugin._execute_module = mock.MagicMock(side_effect=_armed([]))
-    plugin._low_level_execute_command = mock.MagicMock(return_value={"rc": 255, "stdout": "", "stderr": "Connection timed out"})
     monkeypatch.setattr(action.time, "sleep", lambda s: None)
     with mock.patch.object(action.connection_loader, "get", side_effect=lambda *a, **k: _FreshSshDouble()), \
+            mock.patch.object(action.ActionBase, "_low_level_execute_command",
+                              lambda self, command, sudoable=False: {"rc": 255, "stdout": "", "stderr": "Connection timed out"}), \
             mock.patch.object(action.ActionBase, "run", return_value={}):
         result = plugin.run(task_vars={})
     assert result["failed"] is True and result["rollback"]["confirmed"] is False and result["rollback"]["rolled_back"] is True

@@ -62,7 +62,7 @@ class ActionModule(ActionBase):
         names = C.config.get_plugin_vars(plugin_type, plugin._load_name)
         return {k: self._templar.template(task_vars[k]) for k in names if k in task_vars}
 
-    def _fresh_ssh(self, command, task_vars):
+    def _fresh_ssh(self, command, task_vars, sudoable=True):
         """Mitogen's connection is one long-lived ssh session that cannot be reset inside a task.
         The confirmation needs a NEW TCP connection through the new rules, so it goes through a
         new instance of Ansible's ssh plugin, set up from the task's variables (host, port, user,
@@ -75,7 +75,7 @@ class ActionModule(ActionBase):
         if self._play_context.password:
             task_keys["password"] = self._play_context.password
         conn.set_options(task_keys=task_keys, var_options=self._plugin_vars("connection", conn, task_vars))
-        if self._play_context.become:
+        if sudoable and self._play_context.become:
             become = become_loader.get(self._play_context.become_method or "sudo")
             if self._play_context.become_pass:
                 task_keys["become_pass"] = self._play_context.become_pass
@@ -86,7 +86,7 @@ class ActionModule(ActionBase):
             conn.reset()
             # Ansible's own method, not the one Mitogen mixes into action plugins (which passes
             # Mitogen's arguments to the connection).
-            return ActionBase._low_level_execute_command(self, command, sudoable=True)
+            return ActionBase._low_level_execute_command(self, command, sudoable=sudoable)
         finally:
             self._connection = mitogen
             try:
@@ -106,11 +106,17 @@ class ActionModule(ActionBase):
         return False, "the confirmation ran but the rollback cookie was gone (%s): the host had already rolled back" % (
             to_text(res.get("stderr")).strip() or "rc %s" % res.get("rc"))
 
-    def _login_ssh_connection(self):
+    def _login_ssh_connection(self, task_vars):
         """SSH_CONNECTION in the login shell of the task's connection, read without become
-        (sudo drops it); empty for connections that have none (Docker's, for example)."""
+        (sudo drops it); empty for connections that have none (Docker's, for example). Under
+        Mitogen over SSH through a new ssh connection from this controller: commands on Mitogen's
+        connection do not see the login's SSH_CONNECTION, and without it the guard would be empty."""
+        command = 'printf %s "$SSH_CONNECTION"'
         try:
-            res = self._low_level_execute_command('printf %s "$SSH_CONNECTION"', sudoable=False)
+            if self._mitogen() and to_text(self._connection.transport) in NETWORK:
+                res = self._fresh_ssh(command, task_vars, sudoable=False)
+            else:
+                res = self._low_level_execute_command(command, sudoable=False)
         except AnsibleError:
             return ""
         value = to_text(res.get("stdout")).strip()
@@ -181,7 +187,7 @@ class ActionModule(ActionBase):
 
         if (not local and "ssh_connection" not in args and boolean(args.get("ssh_guard", True), strict=False)
                 and args.get("state", "present") == "present"):
-            args["ssh_connection"] = self._login_ssh_connection()
+            args["ssh_connection"] = self._login_ssh_connection(task_vars)
 
         started = time.time()
         result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))

@@ -187,3 +187,30 @@ def test_under_mitogen_over_docker_the_rollback_is_confirmed_through_a_module_ca
     assert result["rollback"]["confirmed"] is True
     assert calls[1] == ("ansible.legacy.command", {"argv": ["rm", "/run/c"]})
     plugin._connection.reset.assert_not_called()
+
+
+def test_under_mitogen_over_ssh_the_guard_reads_ssh_connection_over_a_new_ssh_connection():
+    """Mitogen's connection does not see the login's SSH_CONNECTION: without this the guard would
+    be empty and a rule set without the controller would be applied (then rolled back)."""
+    plugin = make_mitogen({"rules": [{"port": 443, "sources": ["10.0.0.0/8"]}]}, "ssh")
+    plugin._play_context.become = True
+    plugin._play_context.password = None
+    plugin._templar.template = lambda value: value
+    sent = []
+
+    def execute(module_name, module_args, task_vars):
+        sent.append(module_args)
+        return {"changed": False, "rollback": {"armed": False}}
+
+    plugin._execute_module = mock.MagicMock(side_effect=execute)
+
+    def low_level(self, command, sudoable=False):
+        assert plugin._connection.__class__ is _FreshSshDouble and sudoable is False
+        return {"rc": 0, "stdout": "10.98.30.1 40000 10.98.30.11 22", "stderr": ""}
+
+    with mock.patch.object(action.connection_loader, "get", side_effect=lambda *a, **k: _FreshSshDouble()), \
+            mock.patch.object(action.ActionBase, "_low_level_execute_command", low_level), \
+            mock.patch.object(action.ActionBase, "run", return_value={}):
+        result = plugin.run(task_vars={})
+    assert result.get("failed") is not True, result
+    assert sent[0]["ssh_connection"] == "10.98.30.1 40000 10.98.30.11 22"

@@ -136,7 +136,7 @@ down() {
 }
 
 case "${1:-run}" in
-  run) main; down ;;
+  run) trap down EXIT; main ;;
   keep) main ;;
   down) eval "$(scripts/testbed.sh env)"; down ;;
   *) echo "usage: $0 [run|keep|down]" >&2; exit 2 ;;

@@ -26,7 +26,7 @@ max=0; for n in $COUNTS; do [ "$n" -gt "$max" ] && max=$n; done
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 
-name_of() { printf 'bench-%02d' "$1"; }
+name_of() { printf 'bench-%02d\n' "$1"; }
 addr_of() { echo "10.98.30.$((10 + $1))"; }
 
 # An inventory of hosts 1..$1 beside the lab's group_vars (inventory_dir/../.. is .bench).

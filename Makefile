@@ -16,7 +16,7 @@ TESTBED   := scripts/testbed.sh
 SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 SCENARIO  ?=
 
-.PHONY: help venv sslyze lock deps lint sanity unit integration molecule test lab lab-down clean build build-check bench-fleet
+.PHONY: help venv sslyze lock deps tools lint sanity unit integration molecule test lab lab-down clean build build-check bench-fleet
 
 help:
 	@echo "make lab        start the lab (local hosts over SSH) and run site.yml against it"
@@ -71,7 +71,11 @@ lint: venv
 sanity: venv deps
 	scripts/sanity.sh
 
-unit: venv
+# promtool and mtail from Debian's packages (scripts/tools.sh) for the monitoring role's tests.
+tools:
+	scripts/tools.sh
+
+unit: venv tools
 	pytest -q tests/unit
 
 # Needs root: the firewall module in front of a real Docker engine, in network namespaces.

@@ -20,6 +20,8 @@ def render(**overrides):
         "nginx_tls_server_names": ["edge.example.internal"],
         "nginx_tls_upstreams": [{"name": "a", "port": 8000, "gpus": [0]}, {"name": "b", "port": 8001, "gpus": [1]}],
         "nginx_tls_drain_file": "/var/lib/llmfleet/edge/drain",
+        "nginx_tls_access_log": "/var/log/nginx/llmfleet-access.log",
+        "nginx_tls_status_port": 8099,
         "__version": "1.22.1",
         "__nginx_tls_stapling": False,
         "__nginx_tls_ocsp_uri": "",
@@ -89,7 +91,9 @@ def test_redirect_names_a_non_default_port():
 
 
 def test_only_the_openai_routes_and_health_are_proxied():
+    # The HTTPS server (the loopback status server comes before it).
     text = render()
+    text = text[text.index("listen 443 ssl"):]
     exact = sorted(line.split()[2] for line in directives(text) if line.startswith("location = "))
     assert exact == ["/healthz", "/v1/chat/completions", "/v1/completions", "/v1/models"]
     assert "location / {" in text
@@ -102,3 +106,15 @@ def test_access_log_never_names_the_body_query_or_keys():
     for forbidden in ("$request_body", "$request ", "$args", "$query_string", "$http_authorization",
                       "$http_x_api_key", "$llmfleet_presented_key", "$request_uri"):
         assert forbidden not in fmt
+
+
+def test_stub_status_on_loopback_only_and_off_with_port_0():
+    text = render()
+    conf = directives(text)
+    assert "listen 127.0.0.1:8099;" in conf and "stub_status;" in conf
+    # The status server listens on loopback and nowhere else.
+    status = text[text.index("listen 127.0.0.1:8099;"):]
+    status = status[:status.index("\n    }\n")]
+    assert "access_log off;" in status and "listen 8099" not in text
+    conf_off = directives(render(nginx_tls_status_port=0))
+    assert "stub_status;" not in conf_off and not [d for d in conf_off if "8099" in d]

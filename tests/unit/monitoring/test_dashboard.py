@@ -12,6 +12,7 @@ DASHBOARD = ROLE / "files" / "grafana" / "llmfleet-fleet.json"
 VARS = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
 PROBE = (ROLE / "files" / "monitoring-probe").read_text()
 MTAIL = (ROLE / "templates" / "llmfleet_edge.mtail.j2").read_text()
+DRIFT = (ROLE.parents[1] / "playbooks" / "templates" / "drift_report.prom.j2").read_text()
 KEYWORDS = {"sum", "by", "rate", "count", "or", "and", "on", "vector", "max", "avg", "histogram_quantile",
             "le", "host", "gpu", "status", "client", "state", "name", "job", "mode", "alertstate", "alertname",
             "drift_host", "bool"}
@@ -51,7 +52,8 @@ def test_every_query_is_promql(tmp_path):
 def test_every_metric_is_one_we_produce():
     dcgm = {f[0] for f in VARS["__monitoring_dcgm_fields"]}
     ours = set(re.findall(r"\bllmfleet_[a-z_]+", PROBE)) | set(re.findall(r"\bllmfleet_edge_[a-z_]+", MTAIL))
-    ours |= {"llmfleet_drift_host_changes", "llmfleet_drift_host_failed", "llmfleet_drift_last_run_timestamp_seconds"}
+    ours |= set(re.findall(r"\bllmfleet_drift_[a-z_]+", DRIFT))
+    assert "llmfleet_drift_host_changes" in ours
     histograms = {m + suffix for m in ours for suffix in ("_bucket", "_sum", "_count")}
     exporters = ("node_", "nginx_")
     for title, expr in queries():

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 PLAYBOOK = """- hosts: fleet
@@ -47,12 +48,12 @@ PLAYBOOK = """- hosts: fleet
 """
 
 
-def run(tmp_path, hosts, args=("--check", "--diff"), recorder=True):
+def run(tmp_path, hosts, args=("--check", "--diff"), recorder=True, all_vars=None):
     state = tmp_path / "state"
     state.mkdir(exist_ok=True)
     (tmp_path / "pb.yml").write_text(PLAYBOOK % {"root": ROOT})
     inv = {"fleet": {"hosts": {}, "vars": {"state_dir": str(state)}},
-           "all": {"vars": {"report_dir": str(tmp_path / "reports")}}}
+           "all": {"vars": dict({"report_dir": str(tmp_path / "reports")}, **(all_vars or {}))}}
     for name, extra in hosts.items():
         inv["fleet"]["hosts"][name] = dict({"ansible_connection": "local", "ansible_python_interpreter": sys.executable}, **extra)
     (tmp_path / "inv.json").write_text(json.dumps(inv))
@@ -118,6 +119,16 @@ def test_drift_is_reported_per_host_with_before_and_after_and_the_run_fails(tmp_
     html = (tmp_path / "reports" / "latest.html").read_text()
     assert "<td><a href=\"#host-2\">h2</a></td>" in html and "changed by hand" in html
     assert os.path.realpath(tmp_path / "reports" / "latest.html").endswith(".html")
+    # The same run as metrics, for Prometheus (promtool accepts them).
+    prom = (tmp_path / "reports" / "llmfleet_drift.prom").read_text()
+    assert 'llmfleet_drift_host_changes{drift_host="h1"} 0\n' in prom
+    assert 'llmfleet_drift_host_changes{drift_host="h2"} 2\n' in prom
+    assert 'llmfleet_drift_host_failed{drift_host="h2"} 0\n' in prom
+    stamp = [ln for ln in prom.splitlines() if ln.startswith("llmfleet_drift_last_run_timestamp_seconds ")]
+    assert len(stamp) == 1 and abs(int(stamp[0].split()[1]) - time.time()) < 300
+    promtool = os.path.join(ROOT, ".cache", "tools", "bin", "promtool")
+    check = subprocess.run([str(promtool), "check", "metrics"], input=prom, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_a_host_that_fails_or_cannot_be_reached_is_not_clean(tmp_path):
@@ -156,3 +167,20 @@ def test_outside_check_mode_nothing_is_recorded_and_the_report_refuses(tmp_path)
     rc, out, report = run(tmp_path, {"h1": {}}, args=("--diff",))
     assert rc == 2 and report is None, out
     assert "No drift record" in out
+
+
+def test_the_metrics_reach_the_monitoring_servers_and_an_unreachable_one_is_named(tmp_path):
+    converge(tmp_path, "h1", "h2")
+    textfile = tmp_path / "textfile"
+    textfile.mkdir()
+    rc, out, report = run(tmp_path, {"h1": {}, "h2": {}, "mon": {"state_dir": str(tmp_path / "mon-state")},
+                                     # Port 9 on loopback: refused at once, nothing leaves this machine.
+                                     "mon-down": {"ansible_connection": "ssh", "ansible_host": "127.0.0.1",
+                                                  "ansible_port": 9, "state_dir": str(tmp_path / "x")}},
+                          all_vars={"llmfleet_drift_metrics_hosts": ["mon", "mon-down"],
+                                    "llmfleet_drift_metrics_dir": str(textfile)})
+    assert report is not None, out
+    prom = (textfile / "llmfleet_drift.prom").read_text()
+    assert prom == (tmp_path / "reports" / "llmfleet_drift.prom").read_text()
+    assert 'llmfleet_drift_host_failed{drift_host="mon-down"} 1' in prom
+    assert "drift metrics not written on mon-down" in out

@@ -143,3 +143,36 @@ def test_main_reads_the_instances_file_and_replaces_the_output_whole(servers, tm
     assert oct(os.stat(out).st_mode & 0o777) == "0o644"
     # Nothing else is left in the textfile directory (the collector reads every *.prom file).
     assert sorted(p.name for p in out.parent.iterdir()) == ["llmfleet.prom"]
+
+
+def test_the_library_the_linker_finds_and_nvml_init_decide_on_the_host(monkeypatch):
+    """On the host itself (root /) the library is the one libnvidia-ml.so.1 resolves to, wherever
+    it lives, and nvmlInit's RM_VERSION_MISMATCH (18) is a mismatch even when the names agree."""
+    monkeypatch.setattr(probe, "kernel_module_version", lambda root: "580.159.04")
+    monkeypatch.setattr(probe, "library_version", lambda root: [])
+    monkeypatch.setattr(probe, "nvml_load", lambda: ("580.159.04", 0))
+    s = samples(probe.render({}, "/"))
+    assert s['llmfleet_nvidia_driver_info{kernel_module="580.159.04",library="580.159.04"}'] == "1"
+    assert s["llmfleet_nvml_init_result"] == "0" and s["llmfleet_nvidia_driver_mismatch"] == "0"
+    monkeypatch.setattr(probe, "nvml_load", lambda: ("580.159.04", 18))
+    s = samples(probe.render({}, "/"))
+    assert s["llmfleet_nvml_init_result"] == "18" and s["llmfleet_nvidia_driver_mismatch"] == "1"
+
+
+def test_nvml_load_asks_nvml_only_to_init_and_shut_down(monkeypatch):
+    calls = []
+
+    class FakeNvml:  # TEST DOUBLE of libnvidia-ml.so.1 (ctypes)
+        def __getattr__(self, name):
+            calls.append(name)
+            return lambda *a: 0
+
+    monkeypatch.setattr(probe.ctypes, "CDLL", lambda name: FakeNvml())
+    version, rc = probe.nvml_load()
+    assert rc == 0 and calls == ["nvmlInit_v2", "nvmlShutdown"]
+    assert version is None  # this process has no libnvidia-ml mapped
+
+    def missing(name):
+        raise OSError("libnvidia-ml.so.1: cannot open shared object file")
+    monkeypatch.setattr(probe.ctypes, "CDLL", missing)
+    assert probe.nvml_load() == (None, None)

@@ -134,7 +134,7 @@ def test_the_instance_that_does_not_answer_fires_and_the_serving_one_does_not():
 
 def test_requests_through_the_edge_become_metrics():
     ctx = ssl.create_default_context(cafile=CA)
-    for _ in range(3):
+    for attempt in range(3):
         conn = http.client.HTTPSConnection(NODE, 443, context=ctx, timeout=15)
         conn.request("GET", "/v1/models", headers={"Authorization": "Bearer " + KEY})
         assert conn.getresponse().status == 200

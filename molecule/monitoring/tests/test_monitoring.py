@@ -159,6 +159,11 @@ def test_the_dcgm_exporter_is_installed_and_not_started_without_a_gpu(node, serv
     assert not node.service("llmfleet-dcgm-exporter.service").is_running
     metrics = fetch_from(server, "http://%s:9100/metrics" % NODE)
     assert 'llmfleet_gpu_exporter_enabled{reason="no NVIDIA GPU"} 0' in metrics
+    # The run says so (and, run again, changes nothing).
+    rc, out = playbook("--limit", "mon-node")
+    assert rc == 0, out[-3000:]
+    assert "monitoring: DCGM exporter skipped on mon-node: no NVIDIA GPU" in " ".join(out.split())
+    assert re.search(r"mon-node\s+: ok=\d+\s+changed=0\s", out), out[-1500:]
 
 
 def test_the_served_configuration_passes_promtool(server):

@@ -153,6 +153,22 @@ def test_requests_through_the_edge_become_metrics():
     assert header and float(header[0]["value"][1]) >= 3
 
 
+def test_the_model_servers_own_metrics_reach_prometheus_with_their_instance():
+    ctx = ssl.create_default_context(cafile=CA)
+    conn = http.client.HTTPSConnection(NODE, 443, context=ctx, timeout=15)
+    conn.request("POST", "/v1/completions", body=json.dumps({"model": "m", "prompt": "hi", "max_tokens": 4}),
+                 headers={"Authorization": "Bearer " + KEY, "Content-Type": "application/json"})
+    assert conn.getresponse().status == 200
+    conn.close()
+
+    def relayed():
+        got = query('trtllm_request_success_total{host="mon-node",service_instance="double-8000"}')
+        return got and float(got[0]["value"][1]) >= 1
+    wait_for("trtllm_request_success_total of double-8000 in Prometheus", relayed)
+    up = {r["metric"]["service_instance"]: r["value"][1] for r in query('llmfleet_inference_metrics_up{host="mon-node"}')}
+    assert up == {"double-8000": "1", "double-8001": "0"}
+
+
 def test_the_dcgm_exporter_is_installed_and_not_started_without_a_gpu(node, server):
     unit = node.file("/etc/systemd/system/llmfleet-dcgm-exporter.service")
     assert unit.exists and "--pull=never" in unit.content_string

@@ -15,7 +15,7 @@ MTAIL = (ROLE / "templates" / "llmfleet_edge.mtail.j2").read_text()
 DRIFT = (ROLE.parents[1] / "playbooks" / "templates" / "drift_report.prom.j2").read_text()
 KEYWORDS = {"sum", "by", "rate", "count", "or", "and", "on", "vector", "max", "avg", "histogram_quantile",
             "le", "host", "gpu", "status", "client", "state", "name", "job", "mode", "alertstate", "alertname",
-            "drift_host", "bool"}
+            "drift_host", "bool", "service_instance", "finished_reason"}
 
 
 def queries():
@@ -55,7 +55,8 @@ def test_every_metric_is_one_we_produce():
     ours |= set(re.findall(r"\bllmfleet_drift_[a-z_]+", DRIFT))
     assert "llmfleet_drift_host_changes" in ours
     histograms = {m + suffix for m in ours for suffix in ("_bucket", "_sum", "_count")}
-    exporters = ("node_", "nginx_")
+    # The exporters' own, and TensorRT-LLM's (relayed by the probe with monitoring_model_metrics).
+    exporters = ("node_", "nginx_", "trtllm_")
     for title, expr in queries():
         text = re.sub(r'\[[^\]]*\]', '', re.sub(r'"[^"]*"', '""', expr))
         for name in set(re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*\b", text)) - KEYWORDS:

@@ -176,3 +176,72 @@ def test_nvml_load_asks_nvml_only_to_init_and_shut_down(monkeypatch):
         raise OSError("libnvidia-ml.so.1: cannot open shared object file")
     monkeypatch.setattr(probe.ctypes, "CDLL", missing)
     assert probe.nvml_load() == (None, None)
+
+
+DOUBLE = ROLE.parents[1] / "tests" / "fixtures" / "inference_double" / "server.py"
+
+
+@pytest.fixture
+def doubles():
+    """Two instances of the inference server TEST DOUBLE with TensorRT-LLM's metrics route."""
+    import subprocess
+    import sys
+    import time
+    started = []
+
+    def start():
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, str(DOUBLE), "--port", str(port), "--prometheus-metrics"])
+        started.append(proc)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return port
+            time.sleep(0.05)
+        raise AssertionError("the double did not listen")
+    yield start
+    for proc in started:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_model_metrics_are_relayed_with_their_instance(doubles, tmp_path):
+    import http.client as hc
+    a, b = doubles(), doubles()
+    conn = hc.HTTPConnection("127.0.0.1", a, timeout=5)
+    for _ in range(2):
+        conn.request("POST", "/v1/completions", body=json.dumps({"prompt": "x"}),
+                     headers={"Content-Type": "application/json"})
+        conn.getresponse().read()
+    conn.close()
+    down = free_port()
+    config = {"model_metrics": True,
+              "instances": [{"name": "a", "port": a}, {"name": "b", "port": b}, {"name": "c", "port": down}]}
+    text = probe.render(config, str(tmp_path))
+    s = samples(text)
+    assert s['llmfleet_inference_metrics_up{service_instance="a",port="%d"}' % a] == "1"
+    assert s['llmfleet_inference_metrics_up{service_instance="c",port="%d"}' % down] == "0"
+    model = 'model_name="test-double/deepseek-r1-distill"'
+    assert s['trtllm_request_success_total{service_instance="a",%s,finished_reason="stop"}' % model] == "2.0"
+    assert s['trtllm_request_success_total{service_instance="b",%s,finished_reason="stop"}' % model] == "0.0"
+    assert s['trtllm_time_to_first_token_seconds_bucket{service_instance="a",%s,le="+Inf"}' % model] == "2.0"
+    # One HELP and one TYPE per family, though two instances sent them.
+    assert text.count("# TYPE trtllm_request_success_total counter") == 1
+    assert text.count("# TYPE trtllm_time_to_first_token_seconds histogram") == 1
+    proc = promtool("check", "metrics", stdin=text)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Off by default: nothing is fetched.
+    assert "trtllm_" not in probe.render({"instances": [{"name": "a", "port": a}]}, str(tmp_path))
+
+
+def test_relay_drops_timestamps_and_keeps_families_whole():
+    lines = probe.relay([
+        ("x", "# HELP m_total Things.\n# TYPE m_total counter\nm_total{k=\"1\"} 3 1700000000000\n"
+              "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 0.5\nh_count 2\n# EOF\n"),
+        ("y", "# TYPE m_total counter\nm_total 4\nbad line here\n")])
+    assert lines == ["# HELP m_total Things.", "# TYPE m_total counter",
+                     'm_total{service_instance="x",k="1"} 3', 'm_total{service_instance="y"} 4',
+                     "# TYPE h histogram", 'h_bucket{service_instance="x",le="1"} 1',
+                     'h_bucket{service_instance="x",le="+Inf"} 2', 'h_sum{service_instance="x"} 0.5',
+                     'h_count{service_instance="x"} 2']

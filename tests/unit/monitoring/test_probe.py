@@ -1,13 +1,17 @@
 """The host probe (roles/monitoring/files/monitoring-probe) against real HTTP servers on
 loopback and a fake file system root: instance states, drain switch, driver versions; its output
 is what promtool check metrics accepts, and it replaces the file whole."""
+import http.client
 import http.server
 import importlib.machinery
 import importlib.util
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 
@@ -184,9 +188,6 @@ DOUBLE = ROLE.parents[1] / "tests" / "fixtures" / "inference_double" / "server.p
 @pytest.fixture
 def doubles():
     """Two instances of the inference server TEST DOUBLE with TensorRT-LLM's metrics route."""
-    import subprocess
-    import sys
-    import time
     started = []
 
     def start():
@@ -207,10 +208,9 @@ def doubles():
 
 
 def test_model_metrics_are_relayed_with_their_instance(doubles, tmp_path):
-    import http.client as hc
     a, b = doubles(), doubles()
-    conn = hc.HTTPConnection("127.0.0.1", a, timeout=5)
-    for _ in range(2):
+    conn = http.client.HTTPConnection("127.0.0.1", a, timeout=5)
+    for attempt in range(2):
         conn.request("POST", "/v1/completions", body=json.dumps({"prompt": "x"}),
                      headers={"Content-Type": "application/json"})
         conn.getresponse().read()

@@ -184,3 +184,4 @@ def test_the_metrics_reach_the_monitoring_servers_and_an_unreachable_one_is_name
     assert prom == (tmp_path / "reports" / "llmfleet_drift.prom").read_text()
     assert 'llmfleet_drift_host_failed{drift_host="mon-down"} 1' in prom
     assert "drift metrics not written on mon-down" in out
+    assert "drift metrics not written on mon:" not in out

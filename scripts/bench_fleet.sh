@@ -45,9 +45,9 @@ cat_defaults_cfg() {
   printf '[defaults]\nroles_path = %s/roles\ncollections_path = %s/.cache/collections\nretry_files_enabled = False\n' "$root" "$root"
 }
 
-# run CONFIG LIMIT LOG: one site.yml run; prints "wall user sys".
+# run_site CONFIG LIMIT LOG [PLAYBOOK]: one run (site.yml unless named); prints "wall user sys".
 run_site() {
-  local config=$1 limit=$2 out=$3 cfg=$root/ansible.cfg
+  local config=$1 limit=$2 out=$3 playbook=${4:-site.yml} cfg=$root/ansible.cfg
   local -a env=(env -u ANSIBLE_STRATEGY -u ANSIBLE_STRATEGY_PLUGINS)
   case $config in
     defaults) cfg=$BENCH/ansible-defaults.cfg ;;
@@ -55,7 +55,7 @@ run_site() {
     mitogen) env+=(ANSIBLE_STRATEGY=mitogen_linear "ANSIBLE_STRATEGY_PLUGINS=$MITOGEN_STRATEGY") ;;
   esac
   "${env[@]}" ANSIBLE_CONFIG="$cfg" ANSIBLE_NOCOLOR=1 /usr/bin/time -f '%e %U %S' -o "$out.time" \
-    ansible-playbook site.yml -i "$INV" --limit "$limit" >"$out" 2>&1 || { log "run failed: $out"; tail -30 "$out" >&2; return 1; }
+    ansible-playbook "$playbook" -i "$INV" --limit "$limit" >"$out" 2>&1 || { log "run failed: $out"; tail -30 "$out" >&2; return 1; }
   cat "$out.time"
 }
 
@@ -105,10 +105,30 @@ print(json.dumps({"hosts": n, "config": config, "wall_s": float(t[0]), "cpu_s": 
 PY
     done
   done
-  python3 - "$results" "$BENCH/results.json" <<'PY'
+  # The floor: what one plain module task costs the controller under each config (50 `stat` tasks
+  # on one host, minus an empty play). No playbook of module tasks can do better than this ratio.
+  local floor=$BENCH/floor.jsonl; : >"$floor"
+  if [ "${LLMFLEET_BENCH_FLOOR:-1}" = 1 ]; then
+    { printf -- '- name: Fifty plain module tasks\n  hosts: all\n  gather_facts: false\n  tasks:\n'
+      for i in $(seq 1 50); do printf '    - name: stat %d\n      ansible.builtin.stat: {path: /etc/hostname}\n' "$i"; done
+    } >"$BENCH/floor-50.yml"
+    printf -- '- name: Nothing\n  hosts: all\n  gather_facts: false\n  tasks: []\n' >"$BENCH/floor-0.yml"
+    local e s
+    for config in $CONFIGS; do
+      log "floor: 50 stat tasks on one host, $config"
+      e=$(run_site "$config" "$(name_of 1)" "$BENCH/floor-0-$config.log" "$BENCH/floor-0.yml")
+      s=$(run_site "$config" "$(name_of 1)" "$BENCH/floor-50-$config.log" "$BENCH/floor-50.yml")
+      python3 -c 'import json, sys; c, e, s = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+cpu = lambda t: float(t[1]) + float(t[2])
+print(json.dumps({"config": c, "cpu_ms_per_task": round((cpu(s) - cpu(e)) * 1000 / 50, 1),
+                  "wall_ms_per_task": round((float(s[0]) - float(e[0])) * 1000 / 50, 1)}))' "$config" "$e" "$s" >>"$floor"
+    done
+  fi
+  python3 - "$results" "$BENCH/results.json" "$floor" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-json.dump(rows, open(sys.argv[2], "w"), indent=2)
+floor = [json.loads(line) for line in open(sys.argv[3])]
+json.dump({"runs": rows, "floor": floor}, open(sys.argv[2], "w"), indent=2)
 by = {(r["hosts"], r["config"]): r for r in rows}
 print("| hosts | config | wall s | controller CPU s | CPU s per host | tasks per host | changed |")
 print("|---:|---|---:|---:|---:|---:|---:|")
@@ -126,6 +146,14 @@ for n in sorted({r["hosts"] for r in rows}):
             r = by[(n, c)]
             parts.append("%s CPU/host %.2fx, wall %.2fx faster" % (c, r["cpu_s"] / d["cpu_s"], d["wall_s"] / r["wall_s"]))
     print("%d host(s) vs defaults: %s" % (n, "; ".join(parts)))
+if floor:
+    base = {f["config"]: f for f in floor}.get("defaults")
+    print()
+    print("| floor: one plain module task (stat), one host | controller CPU ms | wall ms | CPU vs defaults |")
+    print("|---|---:|---:|---:|")
+    for f in floor:
+        print("| %s | %.1f | %.1f | %s |" % (f["config"], f["cpu_ms_per_task"], f["wall_ms_per_task"],
+              "%.2fx" % (f["cpu_ms_per_task"] / base["cpu_ms_per_task"]) if base else ""))
 PY
 }
 

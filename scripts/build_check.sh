@@ -46,7 +46,7 @@ cd "$root"
 rm -rf .cache/ee && mkdir -p .cache/ee/collection && cp "$tarball" .cache/ee/collection/
 ansible-builder create -f execution-environment.yml -c .cache/ee/context --output-filename Containerfile -v 1 >/dev/null
 containerfile=.cache/ee/context/Containerfile
-for want in 'ansible-core==2.19.14' 'ansible-galaxy collection install --no-deps --offline' 'ANSIBLE_CALLBACKS_ENABLED=llmfleet.deepseek.drift'; do
+for want in 'ansible-core==2.19.14' 'ansible-galaxy collection install --no-deps --offline' 'ANSIBLE_CALLBACKS_ENABLED=llmfleet.deepseek.drift,llmfleet.deepseek.fork_gc'; do
   grep -rqF -- "$want" .cache/ee/context || { echo "EE build context: '$want' missing"; exit 1; }
 done
 [ -f ".cache/ee/context/_build/llmfleet/$(basename "$tarball")" ] || { echo "EE build context: the collection tarball is missing"; exit 1; }

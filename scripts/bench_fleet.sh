@@ -4,7 +4,9 @@
 # defaults, the tuned ansible.cfg of this repository, and the tuned config with Mitogen's strategy.
 # Measured per run: wall time, controller CPU seconds (user + system of ansible-playbook and every
 # process it waited for, ssh included; GNU time), and the tasks each host executed (ok in the recap;
-# skipped tasks not counted). Results: .bench/results.json and a table on stdout (docs/performance.md).
+# skipped tasks not counted); then the floor: 50 plain stat tasks and an empty play on one host per
+# config (LLMFLEET_BENCH_FLOOR=0: not). Results: .bench/results.json ({runs, floor}) and tables on
+# stdout (docs/performance.md).
 #
 # One host is converged once and committed as an image; the N hosts are copies of it, converged
 # once more to their own names and addresses (a certificate, firewall sources), then measured.

@@ -10,7 +10,7 @@ def _child_freeze_count():
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         os._exit(min(gc.get_freeze_count(), 255))
-    _, status = os.waitpid(pid, 0)
+    status = os.waitpid(pid, 0)[1]
     return os.waitstatus_to_exitcode(status)
 
 
@@ -18,7 +18,7 @@ def test_a_forked_child_freezes_what_it_inherited_and_the_parent_keeps_collectin
     cb = fork_gc.CallbackModule()
     assert cb.CALLBACK_NEEDS_ENABLED and cb.CALLBACK_TYPE == "aggregate"
     assert fork_gc._REGISTERED == [True]
-    kept = [object() for _ in range(10)]  # tracked objects the child inherits
+    kept = [[index] for index in range(10)]  # tracked objects the child inherits
     parent_before = gc.get_freeze_count()
     assert _child_freeze_count() > 0
     assert gc.get_freeze_count() == parent_before  # the controller's generations are untouched

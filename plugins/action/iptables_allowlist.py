@@ -16,7 +16,6 @@ import time
 from ansible import constants as C
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_text
-from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import become_loader, connection_loader
 from ansible_collections.llmfleet.deepseek.plugins.module_utils import iptables as ipt
@@ -137,56 +136,35 @@ class ActionModule(ActionBase):
             return "the host is reachable again, but no rollback record was found (%s)" % to_text(res.get("stderr")).strip()
         return "the host is still unreachable after the rollback time (%s)" % error
 
-    @staticmethod
-    def _validate(args):
-        def number(name, default):
-            value = args.get(name, default)
-            try:
-                return int(value) if not isinstance(value, bool) else value
-            except (TypeError, ValueError):
-                return value
-        try:
-            ssh_port = number("ssh_port", 22)
-            ipt.validate_options(args.get("chain", "LLMFLEET-INPUT"), ssh_port, number("rollback_timeout", 30))
-            if args.get("state", "present") == "present":
-                ipt.validate_rules(args.get("rules") or [], ssh_port,
-                                   boolean(args.get("default_deny", False), strict=False))
-        except ipt.AllowlistError as e:
-            return to_text(e)
-        return None
-
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         args = dict(self._task.args)
         transport = to_text(self._connection.transport)
+        local = transport in LOCAL
+        # Every option is checked first, on the controller, before anything is decided from it or
+        # runs on the host: a bad value fails here naming the option, whatever the connection.
         try:
-            timeout = int(args.get("rollback_timeout", 30))
-        except (TypeError, ValueError):
-            timeout = 0  # the module names the bad value
+            opts = ipt.validate_args(args)
+        except ipt.AllowlistError as e:
+            result.update(failed=True, changed=False, msg=to_text(e))
+            return result
+        timeout = opts["rollback_timeout"]
         conn_timeout = int(self._play_context.timeout or 10)
-        if timeout > 0 and transport not in LOCAL and timeout < conn_timeout + MODULE_MARGIN:
-            result.update(failed=True, msg=(
+        if timeout > 0 and not local and timeout < conn_timeout + MODULE_MARGIN:
+            result.update(failed=True, changed=False, msg=(
                 "rollback_timeout (%d s) must exceed the connection timeout (%d s) plus %d s, or a working "
                 "connection could be rolled back before it confirms; raise rollback_timeout"
                 % (timeout, conn_timeout, MODULE_MARGIN)))
             return result
-
-        local = transport in LOCAL
+        if opts["validate_only"]:
+            result.update(changed=False, validated=True, msg="the allowlist's inputs are valid")
+            return result
         if local:
             # A firewall cannot cut a local connection: nothing to confirm, nothing to roll back.
             args["rollback_timeout"] = 0
-        # Bad input fails here, on the controller, before anything runs on the host.
-        problem = self._validate(args)
-        if problem:
-            result.update(failed=True, changed=False, msg=problem)
-            return result
-        if boolean(args.get("validate_only", False), strict=False):
-            result.update(changed=False, validated=True, msg="the allowlist's inputs are valid")
-            return result
 
-        if (not local and "ssh_connection" not in args and boolean(args.get("ssh_guard", True), strict=False)
-                and args.get("state", "present") == "present"):
+        if not local and "ssh_connection" not in args and opts["ssh_guard"] and opts["state"] == "present":
             args["ssh_connection"] = self._login_ssh_connection(task_vars)
 
         started = time.time()
@@ -197,6 +175,14 @@ class ActionModule(ActionBase):
             if guard.get("enabled") and not guard.get("address"):
                 guard["reason"] = "local connection: there is nothing to guard"
             rollback["reason"] = "local connection: a firewall cannot cut it, no rollback armed"
+        elif (transport in NETWORK and opts["ssh_guard"] and opts["state"] == "present"
+              and guard.get("enabled") and not guard.get("address") and not result.get("failed")):
+            # Over SSH the guard should always find the connection; when it cannot, say why.
+            result.setdefault("warnings", []).append(
+                "ssh_guard is on but found no SSH connection to guard (%s): the controller's access "
+                "over %s rests on the rules alone%s" % (
+                    guard.get("reason") or "no reason given", transport,
+                    " and the rollback" if rollback.get("armed") else ""))
         if not rollback.get("armed"):
             return result
 
@@ -219,6 +205,6 @@ class ActionModule(ActionBase):
             "the new allowlist was applied, but the controller could not reach the host again over "
             "a new connection within rollback_timeout (%d s): %s. Rollback: %s. "
             "Check that the rules accept the controller (ssh_guard, a rule for port %s) before trying again."
-            % (rollback["timeout"], why, after, args.get("ssh_port", 22))))
+            % (rollback["timeout"], why, after, opts["ssh_port"])))
         rollback["rolled_back"] = True
         return result

@@ -25,6 +25,27 @@ DOCKER_USER = "DOCKER-USER"
 # iptables chain names are at most 28 characters; ours gets "-DOCKER" appended.
 CHAIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,20}$")
 RESERVED_CHAINS = ("INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING", "DOCKER", DOCKER_USER)
+# iptables refuses a chain named like a target ("chain name may not clash with target name"):
+# the verdicts and every target extension of iptables 1.8 (libxt_/libipt_/libip6t_ upper-case).
+TARGET_NAMES = frozenset((
+    "ACCEPT", "DROP", "QUEUE", "RETURN", "AUDIT", "CHECKSUM", "CLASSIFY", "CLUSTERIP", "CONNMARK",
+    "CONNSECMARK", "CT", "DNAT", "DNPT", "DSCP", "ECN", "HL", "HMARK", "IDLETIMER", "LED", "LOG",
+    "MARK", "MASQUERADE", "NAT", "NETMAP", "NFLOG", "NFQUEUE", "NOTRACK", "RATEEST", "REDIRECT",
+    "REJECT", "SECMARK", "SET", "SNAT", "SNPT", "SYNPROXY", "TCPMSS", "TCPOPTSTRIP", "TEE", "TOS",
+    "TPROXY", "TRACE", "TTL", "ULOG", "JOOL", "ERROR"))
+# Chains other tools make and own (compared case-insensitively as prefixes): never ours to flush.
+FOREIGN_PREFIXES = (
+    ("f2b-", "fail2ban"), ("fail2ban", "fail2ban"), ("ufw-", "ufw"), ("ufw6-", "ufw"),
+    ("docker", "Docker"), ("kube-", "Kubernetes"), ("cali-", "Calico"), ("cilium", "Cilium"),
+    ("flannel", "flannel"), ("weave", "Weave Net"), ("libvirt", "libvirt"), ("crowdsec", "CrowdSec"),
+    ("sshguard", "sshguard"), ("in_", "firewalld"), ("fwd_", "firewalld"), ("out_", "firewalld"),
+    ("input_direct", "firewalld"), ("forward_direct", "firewalld"), ("output_direct", "firewalld"),
+    ("lxd-", "LXD"), ("incus-", "Incus"), ("podman", "Podman"), ("cni-", "CNI"), ("netavark", "Podman"),
+    ("nova-", "OpenStack"), ("neutron-", "OpenStack"), ("ts-", "Tailscale"), ("wg-", "WireGuard"))
+# The first rule of every chain this module creates: a comment match without a target (it only
+# counts packets). A chain without it (anywhere) was made by someone else, and is never flushed or
+# deleted.
+MARKER_COMMENT = "llmfleet-deepseek-iptables_allowlist"
 # Under default_deny, IPv6 needs neighbour discovery and the ICMPv6 errors (RFC 4890) or it
 # stops working altogether; IPv4's errors arrive as RELATED.
 ICMPV6_TYPES = (1, 2, 3, 4, 133, 134, 135, 136)
@@ -137,12 +158,79 @@ def validate_rules(rules, ssh_port, default_deny):
     return merged
 
 
-def validate_options(chain, ssh_port, rollback_timeout):
+def validate_options(chain, ssh_port, rollback_timeout, ssh_connection=""):
     validate_chain(chain)
     if not isinstance(ssh_port, int) or isinstance(ssh_port, bool) or not 1 <= ssh_port <= 65535:
         raise AllowlistError("ssh_port %r is out of range (1-65535)" % (ssh_port,))
     if not isinstance(rollback_timeout, int) or isinstance(rollback_timeout, bool) or rollback_timeout < 0:
-        raise AllowlistError("rollback_timeout %r must be 0 (off) or a number of seconds" % (rollback_timeout,))
+        raise AllowlistError("rollback_timeout %r must be 0 (off) or a whole number of seconds" % (rollback_timeout,))
+    if ssh_connection and parse_ssh_connection(ssh_connection) is None:
+        raise AllowlistError(
+            "ssh_connection %r is not an SSH_CONNECTION value ('client_ip client_port server_ip "
+            "server_port', for example '10.0.0.5 51000 10.0.0.9 22'); the SSH guard cannot work with "
+            "it. Leave it empty to let the module find the connection" % (ssh_connection,))
+
+
+# The module's options as the action plugin receives them (templated, not yet typed).
+OPTIONS = ("rules", "chain", "policy", "ssh_guard", "ssh_port", "docker_user", "rollback_timeout",
+           "default_deny", "state", "persist_dir", "ssh_connection", "validate_only")
+_TRUE = ("yes", "on", "1", "true", "y", "t")
+_FALSE = ("no", "off", "0", "false", "n", "f", "")
+
+
+def _bool_arg(name, value):
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, (str, int, float)) else None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise AllowlistError("%s %r is not a boolean (true or false)" % (name, value))
+
+
+def _int_arg(name, value, accepted):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.match(r"^\s*-?[0-9]+\s*$", value):
+        return int(value)
+    raise AllowlistError("%s %r is not a whole number: %s" % (name, value, accepted))
+
+
+def validate_args(args):
+    """Every option of the module, as the action plugin gets them (before the module's own type
+    conversion): typed, checked and normalised, or AllowlistError naming the option, the value and
+    what is accepted. The controller-side check: nothing is decided on a value not checked here."""
+    unknown = sorted(set(args) - set(OPTIONS))
+    if unknown:
+        raise AllowlistError("unknown option(s) %s; the options are %s" % (", ".join(unknown), ", ".join(OPTIONS)))
+    out = {
+        "rules": args.get("rules") if args.get("rules") is not None else [],
+        "chain": args.get("chain", "LLMFLEET-INPUT"),
+        "policy": args.get("policy", "drop"),
+        "state": args.get("state", "present"),
+        "ssh_connection": args.get("ssh_connection") or "",
+        "persist_dir": args.get("persist_dir"),
+    }
+    for name, default in (("ssh_guard", True), ("docker_user", False), ("default_deny", False), ("validate_only", False)):
+        out[name] = _bool_arg(name, args.get(name, default))
+    out["ssh_port"] = _int_arg("ssh_port", args.get("ssh_port", 22), "a port, 1-65535")
+    out["rollback_timeout"] = _int_arg("rollback_timeout", args.get("rollback_timeout", 30),
+                                       "0 (off) or a number of seconds")
+    for name, choices in (("policy", ("drop", "reject")), ("state", ("present", "absent"))):
+        if out[name] not in choices:
+            raise AllowlistError("%s %r is not one of %s" % (name, out[name], ", ".join(choices)))
+    if not isinstance(out["ssh_connection"], str):
+        raise AllowlistError("ssh_connection %r must be a string" % (out["ssh_connection"],))
+    if out["persist_dir"] is not None and (not isinstance(out["persist_dir"], str) or not out["persist_dir"].startswith("/")):
+        raise AllowlistError("persist_dir %r must be an absolute path (for example /etc/llmfleet/firewall)"
+                             % (out["persist_dir"],))
+    validate_options(out["chain"], out["ssh_port"], out["rollback_timeout"], out["ssh_connection"])
+    if out["state"] == "present":
+        validate_rules(out["rules"], out["ssh_port"], out["default_deny"])
+    elif not isinstance(out["rules"], list):
+        raise AllowlistError("rules must be a list of {port, proto, sources}")
+    return out
 
 
 def ssh_covered(rules, ssh_port):
@@ -151,11 +239,94 @@ def ssh_covered(rules, ssh_port):
 
 
 def validate_chain(chain):
-    if not CHAIN_RE.match(chain or "") or chain.upper() in RESERVED_CHAINS or chain.upper().startswith("DOCKER"):
+    """The name of the chain this module will own; refused (naming `chain` and why) when it cannot
+    be a chain, is a built-in, a target, a Docker chain, this module's own Docker chain, or the
+    chain of another tool. Whether a chain of that name on a host is ours is judged there
+    (foreign_chains)."""
+    why = None
+    if not isinstance(chain, str) or not CHAIN_RE.match(chain):
+        why = "it is not 1-21 letters, digits, '_', '.', '-' starting with a letter or digit"
+    elif chain.upper() in RESERVED_CHAINS:
+        why = "it is a built-in or Docker chain"
+    elif chain in TARGET_NAMES or chain.upper() in ("ACCEPT", "DROP", "QUEUE", "RETURN"):
+        why = "it is an iptables target name, which iptables refuses as a chain name"
+    elif chain.upper().endswith("-DOCKER"):
+        why = ("it ends in -DOCKER, the form of the chain this module makes for DOCKER-USER "
+               "(LLMFLEET-INPUT's is LLMFLEET-DOCKER); name the INPUT chain")
+    else:
+        for prefix, tool in FOREIGN_PREFIXES:
+            if chain.lower().startswith(prefix):
+                why = "it is named like a chain of %s (%s...), which this module would flush" % (tool, prefix)
+                break
+    if why:
         raise AllowlistError(
-            "chain %r is not a name this module can own: 1-21 letters, digits, '_', '.', '-', not "
-            "a built-in or Docker chain (for example LLMFLEET-INPUT)" % (chain,))
+            "chain %r is not a name this module can own: %s. Accepted: 1-21 letters, digits, '_', "
+            "'.', '-', not a built-in, target, Docker or other tool's chain, not ending in -DOCKER "
+            "(for example LLMFLEET-INPUT)" % (chain, why))
     return chain
+
+
+def marker_line(name):
+    return "-A %s -m comment --comment %s" % (name, MARKER_COMMENT)
+
+
+# Rule shapes earlier versions (without the marker) rendered, after normalize(): a chain made
+# only of these, starting the way render_input/render_docker start, was made by this module and
+# is adopted (the next change adds the marker).
+_SRC = r"(-s [0-9A-Fa-f.:/]+ )?"
+_PORT = r"[0-9]+(:[0-9]+)?"
+_VERDICT = r"-j (DROP|REJECT --reject-with [a-z0-9-]+)"
+_LEGACY_INPUT = (
+    r"-p ipv6-icmp --icmpv6-type [0-9]+ -j ACCEPT",
+    _SRC + r"-p (tcp|udp) --dport " + _PORT + " -j ACCEPT",
+    r"-p (tcp|udp) --dport " + _PORT + " " + _VERDICT,
+    _VERDICT)
+_LEGACY_DOCKER = (
+    _SRC + r"-p (tcp|udp) -m conntrack --ctstate DNAT --ctorigdstport " + _PORT + " -j RETURN",
+    r"-p (tcp|udp) -m conntrack --ctstate DNAT --ctorigdstport " + _PORT + " " + _VERDICT,
+    r"-m conntrack --ctstate DNAT " + _VERDICT)
+
+
+def _legacy_owned(name, rules, docker):
+    """True when `rules` (of chain `name`) are exactly what an earlier version of this module
+    rendered: its fixed first lines, then only its rule shapes."""
+    lines = [normalize(r) for r in rules]
+    if docker:
+        head = ["-A %s -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN" % name]
+        shapes = _LEGACY_DOCKER
+    else:
+        head = ["-A %s -i lo -j ACCEPT" % name,
+                "-A %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT" % name]
+        shapes = _LEGACY_INPUT
+    if lines[:len(head)] != head:
+        return False
+    escaped = re.escape(name)
+    compiled = [re.compile("^-A %s %s$" % (escaped, shape)) for shape in shapes]
+    return all(any(p.match(line) for p in compiled) for line in lines[len(head):])
+
+
+def foreign_chains(filter_table, chain):
+    """The chains named `chain` and its Docker chain that exist in the parsed filter table but were
+    not made by this module: [(name, why)]. Such a chain is never flushed, filled or deleted."""
+    chains = filter_table.get("chains", {})
+    rules = filter_table.get("rules", [])
+    found = []
+    for name, docker in ((chain, False), (docker_chain_name(chain), True)):
+        if name not in chains:
+            continue
+        mine = [r for r in rules if r.startswith("-A %s " % name)]
+        # Anywhere in the chain: a rule someone inserted first by hand is drift this module puts
+        # right, not a reason to disown the chain.
+        if normalize(marker_line(name)) in [normalize(r) for r in mine]:
+            continue
+        if mine and _legacy_owned(name, mine, docker):
+            continue
+        if not mine:
+            why = "it exists and is empty, without this module's marker rule"
+        else:
+            why = "none of its %d rule(s) is this module's marker rule (first: %s)" % (len(mine), mine[0])
+        found.append((name, why))
+    return found
 
 
 def docker_chain_name(chain):
@@ -182,7 +353,7 @@ def render_input(family, chain, rules, policy, default_deny, guard=None):
 
     guard: (network, port) of the controller's connection, or None."""
     a = "-A %s " % chain
-    lines = [a + "-i lo -j ACCEPT", a + "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"]
+    lines = [marker_line(chain), a + "-i lo -j ACCEPT", a + "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"]
     if default_deny and family == "ipv6":
         lines += [a + "-p ipv6-icmp -m icmp6 --icmpv6-type %d -j ACCEPT" % t for t in ICMPV6_TYPES]
     if guard is not None and family_of(guard[0]) == family:
@@ -203,7 +374,7 @@ def render_docker(family, chain, rules, policy, default_deny):
     """Rules for published container ports (DNAT, then FORWARD through DOCKER-USER): matched on the
     original destination port with conntrack; allowed traffic RETURNs to Docker's chains."""
     a = "-A %s " % chain
-    lines = [a + "-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"]
+    lines = [marker_line(chain), a + "-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"]
     for rule in rules:
         match = "-p %s -m conntrack --ctstate DNAT --ctorigdstport %s" % (rule["proto"], port_text(rule["port"]))
         for net in rule["sources"][family]:

@@ -31,6 +31,12 @@ description:
     affected. C(DOCKER-USER) is created when Docker has not made it yet (Docker keeps one it finds).
   - Nothing else is ever written. Other chains and tables (Docker's, the user's own) stay as they
     are; O(state=absent) removes only the jumps and chains this module owns.
+  - Ownership is marked - the first rule of every chain this module creates is the comment
+    C(llmfleet-deepseek-iptables_allowlist) (a match without a target, which only counts packets). A
+    chain of the owned names that exists without it (fail2ban's, a site's own, an empty one
+    someone made) is refused naming the chain, in check mode too, for every O(state), so it is
+    never flushed, filled or deleted. Chains an earlier version of this module made (no marker,
+    nothing but the rules it renders) are adopted and get the marker at the next change.
   - The iptables backend (nf_tables or legacy) is the one the host's C(iptables) command uses; the
     module then calls that backend's own C(*-save)/C(*-restore) commands for both families and
     never the other one's. It warns when the other backend also holds rules.
@@ -61,7 +67,14 @@ options:
     elements: dict
     default: []
   chain:
-    description: The chain this module owns (1-21 characters; not a built-in or Docker chain).
+    description:
+      - The chain this module owns (1-21 letters, digits, C(_), C(.), C(-)).
+      - Refused on the controller - built-in chains, iptables target names (C(DROP), C(RETURN),
+        C(LOG), ...), names ending in C(-DOCKER) (the form of this module's C(DOCKER-USER) chain),
+        and the chain names of other tools (C(f2b-), C(ufw-), C(DOCKER), C(KUBE-), Calico,
+        Cilium, firewalld, libvirt, ...).
+      - Refused on the host - an existing chain of this name (or of its C(-DOCKER) companion)
+        that this module did not make.
     type: str
     default: LLMFLEET-INPUT
   policy:
@@ -128,13 +141,18 @@ options:
         connection without C(become) (which drops it from the environment); set it only to guard
         another address than the one the module finds.
       - Empty - the module's own environment, then its ancestors' processes.
+      - A value that is not four fields with an IP address first and a port last is refused (a
+        guard that cannot work is an error, never silently off). Over SSH, a guard that finds no
+        connection is a warning that says why.
     type: str
     default: ""
   validate_only:
     description:
       - Only check the inputs and return the normalised RV(rules). The action plugin does this
         on the controller, without connecting to the host (every run starts with this check, so
-        bad input fails before anything runs there).
+        bad input fails before anything runs there). Every option is checked there, typed
+        strictly (C(rollback_timeout=soon), C(ssh_guard=maybe) are refused, whatever the
+        connection); only whether a chain on the host is this module's needs the host.
     type: bool
     default: false
 attributes:
@@ -228,7 +246,7 @@ persist:
   description: Per family, an C(iptables-restore --noflush) file of the owned chains (no jumps), for loading at boot; empty for O(state=absent).
   returned: always
   type: dict
-  sample: {"ipv4": "*filter\n:LLMFLEET-INPUT - [0:0]\n-A LLMFLEET-INPUT -i lo -j ACCEPT\n...\nCOMMIT\n"}
+  sample: {"ipv4": "*filter\n:LLMFLEET-INPUT - [0:0]\n-A LLMFLEET-INPUT -m comment --comment llmfleet-deepseek-iptables_allowlist\n...\nCOMMIT\n"}
 commands:
   description: Per family, the save and restore commands of the backend in use (for the boot-time loader).
   returned: always
@@ -377,6 +395,20 @@ class Allowlist(object):
         _rc, out, _err = self._run([cmds["save"], "-t", "filter"])
         table = ipt.parse_save(out).get("filter", {"chains": {}, "rules": []})
         return table
+
+    def refuse_foreign(self, family, table):
+        """A chain of the owned names that this module did not make (no marker rule, not the shape
+        an earlier version rendered) is another tool's: fail before anything is applied."""
+        foreign = ipt.foreign_chains(table, self.p["chain"])
+        if foreign:
+            self.module.fail_json(
+                msg="%s: refusing to %s: %s. This module only manages chains it created (their first "
+                    "rule is the comment %s); nothing was changed. Choose another chain (option chain), "
+                    "or, if the chain is a leftover of yours, delete it by hand first."
+                    % (family, "delete" if self.p["state"] == "absent" else "flush and fill",
+                       "; ".join("chain %s was not made by this module (%s)" % (name, why) for name, why in foreign),
+                       ipt.MARKER_COMMENT),
+                chain=self.p["chain"], foreign_chains=[name for name, _why in foreign])
 
     # --- the SSH guard --------------------------------------------------------------------------
 
@@ -538,7 +570,7 @@ class Allowlist(object):
     def run(self):
         p = self.p
         try:
-            ipt.validate_options(p["chain"], p["ssh_port"], p["rollback_timeout"])
+            ipt.validate_options(p["chain"], p["ssh_port"], p["rollback_timeout"], p["ssh_connection"])
             rules = ipt.validate_rules(p["rules"] or [], p["ssh_port"], p["default_deny"]) \
                 if p["state"] == "present" else []
         except ipt.AllowlistError as e:
@@ -568,6 +600,7 @@ class Allowlist(object):
                 families[family] = {"managed": False, "reason": "IPv6 is off in the kernel"}
                 continue
             table = self.read(cmds[family])
+            self.refuse_foreign(family, table)
             current = ipt.owned_state(table, chain)
             if p["state"] == "present":
                 target = ipt.desired_state(family, chain, rules, p["policy"], p["default_deny"],

@@ -139,3 +139,56 @@ def test_a_change_that_cuts_the_controller_off_is_rolled_back():
     assert owned(server) == before
     assert server.check_output("cat /etc/llmfleet/firewall/rules.ipv4") == saved
     assert from_client("fw-denied", 22) == TIMED_OUT
+
+
+# --- a chain another tool made (issue 24): never flushed, filled or deleted -------------------------
+
+BANS = [
+    ":SITE-BANS - [0:0]",
+    "-A INPUT -p tcp -m multiport --dports 22 -j SITE-BANS",
+    "-A SITE-BANS -s 203.0.113.7/32 -j REJECT --reject-with icmp-port-unreachable",
+    "-A SITE-BANS -s 198.51.100.0/24 -j DROP",
+    "-A SITE-BANS -j RETURN",
+]
+
+
+def theirs(host):
+    """iptables-save of both families without the allowlist's own lines and the counters."""
+    out = []
+    for tool in ("iptables-save", "ip6tables-save"):
+        for line in host.check_output(tool).splitlines():
+            if line.startswith("#") or "LLMFLEET" in line:
+                continue
+            out.append(re.sub(r"\[\d+:\d+\]$", "[0:0]", line))
+    return out
+
+
+def test_a_foreign_chain_survived_every_run_of_the_role(host):
+    """Converge, idempotence, the check runs, the unit restarts, the reboot and the rolled-back
+    cut-off all ran above: the fail2ban-like chain and its jump are exactly as the fixture made them."""
+    lines = host.check_output("iptables-save -t filter").splitlines()
+    assert [x for x in lines if "SITE-BANS" in x] == BANS
+
+
+def test_the_role_refuses_to_own_a_foreign_chain_and_changes_nothing(host):
+    before = host.check_output("iptables-save -t filter")
+    run = playbook("converge.yml", "-e", "firewall_chain=SITE-BANS")
+    out = run.stdout + run.stderr
+    assert run.returncode != 0, out
+    assert "chain SITE-BANS was not made by this module" in out and "nothing was changed" in out, out
+    # Named like a fail2ban chain: refused by the role's check on the controller, before the host.
+    run = playbook("converge.yml", "-e", "firewall_chain=f2b-sshd")
+    assert run.returncode != 0 and "fail2ban" in run.stdout, run.stdout
+    assert "Check the allowlist (on the controller)" in run.stdout.split("fatal:")[0].rsplit("TASK [", 1)[1], run.stdout
+    assert host.check_output("iptables-save -t filter") == before
+
+
+def test_state_absent_removes_only_ours_and_leaves_the_foreign_chain_byte_for_byte(host):
+    before = theirs(host)
+    assert any("LLMFLEET" in x for x in host.check_output("iptables-save").splitlines())
+    run = playbook("converge.yml", "-e", "firewall_state=absent")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert not any("LLMFLEET" in x for x in host.check_output("iptables-save").splitlines())
+    assert not any("LLMFLEET" in x for x in host.check_output("ip6tables-save").splitlines())
+    assert theirs(host) == before
+    assert [x for x in host.check_output("iptables-save -t filter").splitlines() if "SITE-BANS" in x] == BANS

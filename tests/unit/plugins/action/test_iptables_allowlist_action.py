@@ -63,6 +63,40 @@ def test_local_connection_gets_no_rollback_and_no_guard_lookup():
     assert "no rollback armed" in result["rollback"]["reason"]
 
 
+@pytest.mark.parametrize("transport", ["local", "ssh", "docker"])
+@pytest.mark.parametrize("args, message", [
+    ({"rules": [], "rollback_timeout": -5}, "rollback_timeout -5 must be 0 (off)"),
+    ({"rules": [], "rollback_timeout": "soon"}, "rollback_timeout 'soon' is not a whole number"),
+    ({"rules": [], "ssh_connection": "garbage"}, "ssh_connection 'garbage' is not an SSH_CONNECTION value"),
+    ({"rules": [], "ssh_guard": "perhaps"}, "ssh_guard 'perhaps' is not a boolean"),
+    ({"rules": [], "chain": "LLMFLEET-DOCKER"}, "ends in -DOCKER"),
+    ({"rules": [], "chain": "RETURN", "validate_only": True}, "iptables target name"),
+    ({"state": "absent", "chain": "f2b-sshd"}, "fail2ban"),
+])
+def test_bad_options_fail_on_every_connection_before_anything_is_forced(transport, args, message):
+    """Validation comes first: a local connection's forced rollback_timeout 0 no longer hides a bad
+    value, and a guard that cannot work is an error, not silently off."""
+    result = run(make(args, transport=transport))
+    assert result["failed"] is True and message in result["msg"], result
+
+
+def test_a_guard_that_finds_nothing_over_ssh_is_a_warning_naming_why():
+    plugin = make({"rules": [{"port": 443, "sources": ["10.0.0.0/8"]}], "ssh_connection": ""})
+    plugin._execute_module = mock.MagicMock(return_value={
+        "changed": True, "rollback": {"armed": False, "timeout": 30},
+        "ssh_guard": {"enabled": True, "address": None, "reason": "no SSH connection found (a local or container connection)"}})
+    result = run(plugin)
+    assert result.get("failed") is not True
+    assert result["warnings"] == [
+        "ssh_guard is on but found no SSH connection to guard (no SSH connection found (a local or container "
+        "connection)): the controller's access over ssh rests on the rules alone"]
+    # Found: no warning.
+    plugin._execute_module = mock.MagicMock(return_value={
+        "changed": False, "rollback": {"armed": False, "timeout": 30},
+        "ssh_guard": {"enabled": True, "address": "10.0.0.1/32", "port": 22}})
+    assert "warnings" not in run(plugin)
+
+
 class _MitogenConnectionDouble:
     """TEST DOUBLE: stands for a connection plugin of Mitogen's strategy (its classes live in
     ansible_mitogen.*), recognised by the plugin through the class's MRO."""

@@ -106,6 +106,7 @@ def test_render_input_accepts_before_drops_in_save_form():
                    {"port": "9100:9400", "sources": ["10.30.0.5"]},
                    {"port": 53, "proto": "udp", "sources": []})
     assert ipt.render_input("ipv4", "C", merged, "drop", False) == [
+        "-A C -m comment --comment llmfleet-deepseek-iptables_allowlist",
         "-A C -i lo -j ACCEPT",
         "-A C -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
         "-A C -s 10.20.0.0/16 -p tcp -m tcp --dport 443 -j ACCEPT",
@@ -119,7 +120,7 @@ def test_render_input_accepts_before_drops_in_save_form():
 
 def test_ipv6_chain_drops_ports_listed_with_ipv4_sources_only():
     merged = rules({"port": 443, "sources": ["10.0.0.0/8"]})
-    assert ipt.render_input("ipv6", "C", merged, "drop", False)[2:] == ["-A C -p tcp -m tcp --dport 443 -j DROP"]
+    assert ipt.render_input("ipv6", "C", merged, "drop", False)[3:] == ["-A C -p tcp -m tcp --dport 443 -j DROP"]
 
 
 def test_reject_policy_per_protocol_and_family():
@@ -145,13 +146,14 @@ def test_guard_comes_before_every_drop_in_its_family_only():
     merged = rules({"port": 22, "sources": ["10.0.0.0/24"]}, default_deny=True)
     guard = (ipaddress.ip_network("198.51.100.9/32"), 22)
     v4 = ipt.render_input("ipv4", "C", merged, "drop", True, guard)
-    assert v4[2] == "-A C -s 198.51.100.9/32 -p tcp -m tcp --dport 22 -j ACCEPT"
+    assert v4[3] == "-A C -s 198.51.100.9/32 -p tcp -m tcp --dport 22 -j ACCEPT"
     assert not any("198.51.100.9" in line for line in ipt.render_input("ipv6", "C", merged, "drop", True, guard))
 
 
 def test_render_docker_matches_translated_connections_by_original_port():
     merged = rules({"port": 8080, "sources": ["10.1.0.0/16"]})
     assert ipt.render_docker("ipv4", "D", merged, "drop", True) == [
+        "-A D -m comment --comment llmfleet-deepseek-iptables_allowlist",
         "-A D -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
         "-A D -s 10.1.0.0/16 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 8080 -j RETURN",
         "-A D -p tcp -m conntrack --ctstate DNAT --ctorigdstport 8080 -j DROP",
@@ -258,3 +260,107 @@ def test_persist_text_has_chains_but_no_jumps():
 def test_parse_ssh_connection(value, expect):
     got = ipt.parse_ssh_connection(value)
     assert (got and (got[0].with_prefixlen, got[1])) == expect if expect else got is None
+
+
+# --- names and chains this module may not own (issue 24, class 1) -----------------------------------
+
+@pytest.mark.parametrize("chain, why", [
+    ("DROP", "target name"), ("ACCEPT", "target name"), ("RETURN", "target name"), ("REJECT", "target name"),
+    ("LOG", "target name"), ("TEE", "target name"), ("NFQUEUE", "target name"), ("accept", "target name"),
+    ("LLMFLEET-DOCKER", "ends in -DOCKER"), ("SITE-docker", "ends in -DOCKER"),
+    ("f2b-sshd", "fail2ban"), ("F2B-SSHD", "fail2ban"), ("ufw-user-input", "ufw"), ("KUBE-SERVICES", "Kubernetes"),
+    ("cali-INPUT", "Calico"), ("IN_public", "firewalld"), ("LIBVIRT_INP", "libvirt"), ("DOCKER-ISOLATION", "Docker"),
+    ("INPUT", "built-in"), ("forward", "built-in"), ("", "1-21 letters"), ("-X", "1-21 letters"),
+    ("!LLM", "1-21 letters"), ("A" * 22, "1-21 letters"), ("with space", "1-21 letters"), (None, "1-21 letters"),
+    (12, "1-21 letters"),
+])
+def test_chain_names_refused_on_the_controller_say_why(chain, why):
+    with pytest.raises(ipt.AllowlistError) as err:
+        ipt.validate_chain(chain)
+    assert str(err.value).startswith("chain %r is not a name this module can own: " % (chain,))
+    assert why in str(err.value)
+
+
+@pytest.mark.parametrize("chain", ["LLMFLEET-INPUT", "SITE_FW", "fw.v2", "llm-in", "LOGS", "DROPPED", "A" * 21])
+def test_chain_names_of_our_own_pass(chain):
+    assert ipt.validate_chain(chain) == chain
+
+
+def _table(text):
+    return ipt.parse_save("*filter\n:INPUT ACCEPT [0:0]\n%s\nCOMMIT\n" % text)["filter"]
+
+
+def _rendered(chain="LLMFLEET-INPUT", docker_user=True, marker=True):
+    merged = rules({"port": 443, "sources": ["10.0.0.0/8"]}, {"port": 22, "sources": ["10.1.0.0/16"]})
+    state = ipt.desired_state("ipv4", chain, merged, "reject", True, docker_user,
+                              (ipaddress.ip_network("192.0.2.9/32"), 22))
+    lines = ipt.state_text(state).splitlines()
+    return "\n".join(x for x in lines if marker or "--comment" not in x)
+
+
+def test_chains_this_module_rendered_are_its_own_with_or_without_the_marker():
+    assert ipt.foreign_chains(_table(_rendered()), "LLMFLEET-INPUT") == []
+    # A rule inserted first by hand is drift in our chain, not a reason to disown it.
+    hand = _rendered().replace(":LLMFLEET-INPUT - [0:0]\n", ":LLMFLEET-INPUT - [0:0]\n-A LLMFLEET-INPUT -p tcp -m tcp --dport 2222 -j ACCEPT\n")
+    assert "2222" in hand and ipt.foreign_chains(_table(hand), "LLMFLEET-INPUT") == []
+    # Made by an earlier version (no marker): adopted.
+    assert ipt.foreign_chains(_table(_rendered(marker=False)), "LLMFLEET-INPUT") == []
+    assert ipt.foreign_chains(_table(_rendered("SITE", marker=False)), "SITE") == []
+    assert ipt.foreign_chains(_table(""), "LLMFLEET-INPUT") == []
+
+
+@pytest.mark.parametrize("text, name, why", [
+    (":LLMFLEET-INPUT - [0:0]\n-A LLMFLEET-INPUT -s 203.0.113.7/32 -j REJECT --reject-with icmp-port-unreachable\n"
+     "-A LLMFLEET-INPUT -j RETURN", "LLMFLEET-INPUT", "none of its 2 rule(s) is this module's marker rule"),
+    (":LLMFLEET-INPUT - [0:0]", "LLMFLEET-INPUT", "exists and is empty"),
+    (":LLMFLEET-DOCKER - [0:0]\n-A LLMFLEET-DOCKER -j ACCEPT", "LLMFLEET-DOCKER", "first: -A LLMFLEET-DOCKER -j ACCEPT"),
+    # Our old form with one line no version wrote (a LOG target, an interface match, a jump).
+    (_rendered(marker=False) + "\n-A LLMFLEET-INPUT -j LOG", "LLMFLEET-INPUT", "marker"),
+    (_rendered(marker=False).replace("-p tcp -m tcp --dport 443 -j ACCEPT", "-i eth0 -p tcp -m tcp --dport 443 -j ACCEPT"),
+     "LLMFLEET-INPUT", "marker"),
+    (_rendered(marker=False) + "\n-A LLMFLEET-DOCKER -j SOMEWHERE", "LLMFLEET-DOCKER", "marker"),
+    # The marker of another chain does not make this one ours.
+    (":LLMFLEET-INPUT - [0:0]\n-A LLMFLEET-INPUT -m comment --comment other -j ACCEPT", "LLMFLEET-INPUT", "marker"),
+])
+def test_chains_someone_else_made_are_foreign(text, name, why):
+    found = ipt.foreign_chains(_table(text), "LLMFLEET-INPUT")
+    assert [n for n, _w in found] == [name], found
+    assert why in found[0][1]
+
+
+# --- every option checked on the controller (issue 24, class 2) ------------------------------------
+
+@pytest.mark.parametrize("args, message", [
+    ({"rollback_timeout": -5}, "rollback_timeout -5 must be 0 (off)"),
+    ({"rollback_timeout": "soon"}, "rollback_timeout 'soon' is not a whole number"),
+    ({"rollback_timeout": "-5"}, "rollback_timeout -5 must be 0 (off)"),
+    ({"rollback_timeout": 2.5}, "rollback_timeout 2.5 is not a whole number"),
+    ({"rollback_timeout": True}, "rollback_timeout True is not a whole number"),
+    ({"ssh_port": "ssh"}, "ssh_port 'ssh' is not a whole number"),
+    ({"ssh_port": 70000}, "ssh_port 70000 is out of range"),
+    ({"ssh_connection": "10.0.0.5"}, "ssh_connection '10.0.0.5' is not an SSH_CONNECTION value"),
+    ({"ssh_connection": "bastion 5000 10.0.0.9 22"}, "the SSH guard cannot work with it"),
+    ({"ssh_connection": "10.0.0.5 5000 10.0.0.9 ssh"}, "is not an SSH_CONNECTION value"),
+    ({"ssh_guard": "maybe"}, "ssh_guard 'maybe' is not a boolean"),
+    ({"default_deny": "sometimes"}, "default_deny 'sometimes' is not a boolean"),
+    ({"docker_user": [1]}, "docker_user [1] is not a boolean"),
+    ({"validate_only": 2}, "validate_only 2 is not a boolean"),
+    ({"policy": "deny"}, "policy 'deny' is not one of drop, reject"),
+    ({"state": "gone"}, "state 'gone' is not one of present, absent"),
+    ({"persist_dir": "etc/llmfleet"}, "persist_dir 'etc/llmfleet' must be an absolute path"),
+    ({"chain": "DROP"}, "chain 'DROP' is not a name this module can own"),
+    ({"rule": []}, "unknown option(s) rule"),
+    ({"rules": "22"}, "rules must be a list"),
+    ({"rules": "22", "state": "absent"}, "rules must be a list"),
+])
+def test_every_option_is_checked_before_anything_is_decided(args, message):
+    with pytest.raises(ipt.AllowlistError) as err:
+        ipt.validate_args(args)
+    assert message in str(err.value)
+
+
+def test_options_come_back_typed():
+    got = ipt.validate_args({"rollback_timeout": "30", "ssh_port": " 22", "ssh_guard": "yes", "default_deny": "false",
+                             "ssh_connection": "10.0.0.5 5000 10.0.0.9 22", "rules": [{"port": 22, "sources": ["10.0.0.0/8"]}]})
+    assert (got["rollback_timeout"], got["ssh_port"], got["ssh_guard"], got["default_deny"]) == (30, 22, True, False)
+    assert ipt.validate_args({})["chain"] == "LLMFLEET-INPUT"

@@ -115,6 +115,7 @@ def test_apply_is_exact_then_a_second_run_changes_nothing(ns):
     assert owned(v4) == [
         ":LLMFLEET-INPUT - [0:0]",
         "-A INPUT -j LLMFLEET-INPUT",
+        "-A LLMFLEET-INPUT -m comment --comment llmfleet-deepseek-iptables_allowlist",
         "-A LLMFLEET-INPUT -i lo -j ACCEPT",
         "-A LLMFLEET-INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
         "-A LLMFLEET-INPUT -s 10.20.0.0/16 -p tcp -m tcp --dport 443 -j ACCEPT",
@@ -172,7 +173,8 @@ def test_docker_and_user_rules_survive_and_absent_removes_only_ours(ns):
 def test_hand_made_drift_is_reported_then_put_right(ns):
     ns.module(rules=RULES)
     good = ns.save()
-    ns.sh("iptables -I LLMFLEET-INPUT 3 -s 203.0.113.0/24 -j ACCEPT && iptables -A INPUT -j LLMFLEET-INPUT")
+    # Inserted first, before the marker rule: still our chain, put right.
+    ns.sh("iptables -I LLMFLEET-INPUT 1 -s 203.0.113.0/24 -j ACCEPT && iptables -A INPUT -j LLMFLEET-INPUT")
     check = ns.module(check=True, rules=RULES)
     assert check["changed"] is True
     assert "-A LLMFLEET-INPUT -s 203.0.113.0/24 -j ACCEPT" in check["diff"][0]["before"]
@@ -287,3 +289,74 @@ def test_persisted_files_follow_the_rules_and_roll_back_with_them(ns):
     os.remove(moved["rollback"]["marker"])
     gone = ns.module(state="absent", persist_dir=str(keep))
     assert gone["changed"] is True and not keep.exists()
+
+
+# --- chains this module did not make (issue 24, class 1) --------------------------------------------
+
+F2B = ("iptables -N {c} && iptables -A {c} -s 203.0.113.7/32 -j REJECT --reject-with icmp-port-unreachable && "
+       "iptables -A {c} -s 198.51.100.0/24 -j DROP && iptables -A {c} -j RETURN && "
+       "iptables -I INPUT 1 -p tcp -m multiport --dports 22 -j {c}")
+
+
+def full_save(ns, family="ipv4"):
+    """Every table, counters left out of the comparison (iptables-save -c is not used)."""
+    tool = "%s-%s-save" % ("iptables" if family == "ipv4" else "ip6tables", ns.backend)
+    out = ns.sh(tool)
+    assert out.returncode == 0, out.stderr
+    return [line for line in out.stdout.splitlines() if not line.startswith("#")]
+
+
+@pytest.mark.parametrize("chain", ["F2B-SITE", "SITE-CHAIN", "LLMFLEET-INPUT"])
+def test_a_chain_another_tool_made_is_never_flushed_or_deleted(ns, chain):
+    """A fail2ban-like chain with bans, jumped to from INPUT: named as `chain`, every state and
+    check mode are refused naming it, and iptables-save is byte for byte the same afterwards."""
+    assert ns.sh(F2B.format(c=chain)).returncode == 0
+    before, before6 = full_save(ns), full_save(ns, "ipv6")
+    for args in ({"rules": RULES}, {"rules": RULES, "check": True}, {"state": "absent"},
+                 {"state": "absent", "check": True}, {"rules": RULES, "docker_user": True}):
+        args = dict(args)
+        result = ns.module(chain=chain, check=args.pop("check", False), **args)
+        assert result["failed"] is True, result
+        if chain == "F2B-SITE":  # refused on the name alone (a fail2ban chain), before the host is read
+            assert "chain 'F2B-SITE' is not a name this module can own" in result["msg"], result["msg"]
+        else:
+            assert "chain %s was not made by this module" % chain in result["msg"], result["msg"]
+            assert "nothing was changed" in result["msg"] and result["foreign_chains"] == [chain]
+        assert full_save(ns) == before and full_save(ns, "ipv6") == before6
+
+
+def test_a_foreign_chain_with_our_docker_chains_name_is_refused(ns):
+    ns.sh("iptables -N LLMFLEET-DOCKER && iptables -A LLMFLEET-DOCKER -s 192.0.2.0/24 -j ACCEPT")
+    before = full_save(ns)
+    for state in ("present", "absent"):
+        result = ns.module(rules=RULES, state=state)
+        assert result["failed"] is True
+        assert "chain LLMFLEET-DOCKER was not made by this module" in result["msg"], result["msg"]
+        assert full_save(ns) == before
+
+
+def test_an_empty_chain_someone_made_is_not_ours(ns):
+    ns.sh("iptables -N LLMFLEET-INPUT")
+    before = full_save(ns)
+    result = ns.module(rules=RULES)
+    assert result["failed"] is True and "exists and is empty" in result["msg"]
+    assert full_save(ns) == before
+
+
+def test_a_chain_an_earlier_version_made_is_adopted_and_marked(ns):
+    """Chains made before the marker rule (same rules, no marker) stay manageable: the next run
+    adds the marker, and a foreign rule among them would make the chain not ours."""
+    old = [line for line in ns.module(rules=RULES, check=True)["transactions"]["ipv4"].splitlines()
+           if "--comment" not in line]
+    assert ns.sh("%s-%s-restore --noflush <<'EOF'\n%s\nEOF" % ("iptables", ns.backend, "\n".join(old))).returncode == 0
+    assert not any("--comment" in line for line in ns.save())
+    result = ns.module(rules=RULES)
+    assert result["changed"] is True and result.get("failed") is not True, result
+    assert "-A LLMFLEET-INPUT -m comment --comment llmfleet-deepseek-iptables_allowlist" in ns.save()
+    assert ns.module(rules=RULES)["changed"] is False
+    # The old form plus one rule no version of this module writes: someone else's chain now.
+    ns.module(state="absent")
+    tampered = old[:-1] + ["-A LLMFLEET-INPUT -j LOG", "COMMIT"]
+    assert ns.sh("%s-%s-restore --noflush <<'EOF'\n%s\nEOF" % ("iptables", ns.backend, "\n".join(tampered))).returncode == 0
+    refused = ns.module(state="absent")
+    assert refused["failed"] is True and "was not made by this module" in refused["msg"]

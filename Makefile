@@ -67,6 +67,7 @@ lint: venv
 	ansible-lint --profile production
 	antsibull-changelog lint
 	$(BIN)/python scripts/role_docs.py --check
+	$(BIN)/python scripts/support_matrix.py --check
 
 sanity: venv deps
 	scripts/sanity.sh

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import stat
+import unicodedata
 
 MANIFEST = "MANIFEST.sha256"
 SIGNATURE = "MANIFEST.sha256.sig"
@@ -27,6 +28,8 @@ SIGNATURE = "MANIFEST.sha256.sig"
 HASH_CACHE = ".llmfleet-hash-cache.json"
 UNLISTED = (MANIFEST, SIGNATURE, HASH_CACHE)
 _LINE = re.compile(r"^([0-9a-f]{64})  (\S(?:.*\S)?)$")
+CANNOT_CARRY = "cannot be listed in the manifest"
+_PROBE_DIGEST = "0" * 64
 
 
 class ManifestError(ValueError):
@@ -50,6 +53,67 @@ def safe_relative(rel):
         return False
     parts = rel.split("/")
     return all(part not in ("", ".", "..") for part in parts)
+
+
+def shown(rel):
+    """rel as a message shows it: as is when every character is visible and no part of it has a
+    space at either end, else quoted with escapes (a trailing space, a tab or a newline made visible).
+    A name that is not UTF-8 shows its bytes as \\xNN."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeError:
+        return repr(os.fsencode(rel).decode("utf-8", "backslashreplace"))
+    if any(part != part.strip() for part in rel.split("/")) or not all(char.isprintable() or char == " " for char in rel):
+        return repr(rel)
+    return rel
+
+
+def text_path(rel):
+    """rel as text that JSON and the controller can carry (a non-UTF-8 name as \\xNN escapes)."""
+    try:
+        rel.encode("utf-8")
+        return rel
+    except UnicodeError:
+        return os.fsencode(rel).decode("utf-8", "backslashreplace")
+
+
+def name_problem(rel):
+    """Why the manifest cannot carry the relative path `rel` so that the verify reads back the
+    same path (the end of a sentence naming the file), or None when it can.
+
+    The manifest is UTF-8 text of lines "<sha256>  <path>", split as parse() splits them. The
+    checks before the last only word the common reasons; the last one is the verify's own parser
+    reading the line back, so any name the verify would refuse or read differently is refused
+    here, whatever the character.
+    """
+    try:
+        rel.encode("utf-8")
+    except UnicodeError:
+        return "is not valid UTF-8 (its bytes: %s); the manifest is UTF-8 text" % os.fsencode(rel)
+    for position, char in enumerate(rel):
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") or (char.isspace() and char != " "):
+            if len(("x%sx" % char).splitlines()) > 1:
+                return "holds a line break %r at position %d; a manifest line cannot carry it" % (char, position)
+            return ("holds %r at position %d, a control, format or non-plain space character the manifest does not carry"
+                    % (char, position))
+    parts = rel.split("/")
+    for number, part in enumerate(parts, 1):
+        if part != part.strip():
+            # The verify's line cannot carry it at the start or end of the line; anywhere else it
+            # would read back, but a name whose space is invisible is refused the same everywhere.
+            return ("has a %s %r that starts or ends with whitespace; the manifest does not carry it"
+                    % ("file name" if number == len(parts) else "directory name", part))
+    if "\\" in rel:
+        return "holds a backslash, which the manifest never carries (sha256sum escapes it, the verify refuses it)"
+    if not safe_relative(rel):
+        return "is not a plain relative path inside the bundle"
+    try:
+        back = parse(render({rel: _PROBE_DIGEST}).encode("utf-8").decode("utf-8"))
+    except ManifestError as exc:
+        return "would not be read back by the verify (%s)" % exc
+    if back != {rel: _PROBE_DIGEST}:
+        return "would be read back by the verify as %s" % ", ".join(shown(name) for name in back)
+    return None
 
 
 def scan(root):
@@ -109,9 +173,20 @@ def load_cache(root):
 def build(root, cache=None):
     """(entries, cache, problems) for the files now under root. A file whose size and mtime
     (ns) are those of the cache keeps its cached sha256 (re-running a build does not read 700
-    GB of weights again); everything else is read."""
+    GB of weights again); everything else is read.
+
+    problems are (kind, path, detail): links and special files, and names the manifest cannot
+    carry (name_problem). With any problem nothing is read and entries are empty: a manifest the
+    verify would refuse is never written."""
     cache = cache or {}
-    files, problems = scan(root)
+    files, found = scan(root)
+    problems = [(kind, rel, "") for kind, rel in found]
+    for rel in files:
+        why = name_problem(rel)
+        if why:
+            problems.append((CANNOT_CARRY, rel, "the path " + why))
+    if problems:
+        return {}, {}, problems
     entries, new_cache = {}, {}
     for rel in files:
         info = os.stat(os.path.join(root, rel))
@@ -148,7 +223,7 @@ def verify(root, entries):
 
 def describe(problems, limit=10):
     """One line naming the files (the first `limit`) and what is wrong with each."""
-    words = ["%s %s%s" % (rel, kind, (" (%s)" % detail) if detail else "") for kind, rel, detail in problems[:limit]]
+    words = ["%s %s%s" % (shown(rel), kind, (" (%s)" % detail) if detail else "") for kind, rel, detail in problems[:limit]]
     more = len(problems) - limit
     return "; ".join(words) + ("; and %d more" % more if more > 0 else "")
 

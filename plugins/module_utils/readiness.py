@@ -13,17 +13,105 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
 import json
+import re
 import time
+import unicodedata
+from urllib.parse import urlsplit
 
 STARTING = "starting"
 READY = "ready"
 FAILED = "failed"
 DEEP_CHECKS = ("none", "health_generate", "completion")
+URL_SCHEMES = ("http", "https")
+URL_ACCEPTED = ("give an http:// or https:// base URL: a host name or IP address, an optional port 1-65535 and an "
+                "optional path, without spaces, query or fragment, for example http://127.0.0.1:8000")
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[^\]]*)\]|(?P<name>[^:\[\]]*))(?::(?P<port>.*))?$")
 
 
 class Unreachable(Exception):
     """No HTTP answer at all: connection refused, reset or timed out."""
+
+
+def _odd_character(text):
+    """(position, character) of the first whitespace or control/format character in text, or None."""
+    for position, char in enumerate(text):
+        if char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"):
+            return position, char
+    return None
+
+
+def _host_problem(host, bracketed):
+    """Why `host` (from a URL's authority) is no host a connection can go to, or None."""
+    if bracketed:
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            return "has [%s] in brackets, which is not an IPv6 address" % host
+        return None
+    if not host:
+        return "has no host"
+    labels = host.rstrip(".").split(".")
+    if all(label.isdigit() and label.isascii() for label in labels):
+        try:
+            ipaddress.IPv4Address(host.rstrip("."))
+        except ValueError:
+            return "has the host %s, which is not a valid IPv4 address (four numbers 0-255)" % host
+        return None
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return "has the host %s, which is not a valid host name (an empty or over-long label)" % host
+    labels = ascii_host.rstrip(".").split(".")
+    if len(ascii_host) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        return ("has the host %s, which is not a host name (labels of letters, digits, '-' and '_', separated by "
+                "dots) or an IP address" % host)
+    return None
+
+
+def url_problem(url):
+    """Why `url` can never be probed, as the end of a sentence starting "url ... cannot be
+    probed: it", or None when it can be.
+
+    Accepted: scheme http or https (any case), a host (a name, an IPv4 address, or an IPv6
+    address in brackets), an optional port 1-65535, an optional path; no user-visible whitespace
+    or control character anywhere, no ?query or #fragment (the probe appends /health to the URL).
+    A URL that passes may still be unreachable (nothing listens yet): that is "starting", not an
+    error.
+    """
+    if not url or not url.strip():
+        return "is empty"
+    odd = _odd_character(url)
+    if odd:
+        return "holds a space or control character (%r at position %d)" % (odd[1], odd[0])
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        return "cannot be parsed (%s)" % exc
+    scheme = parts.scheme.lower()
+    if "://" not in url or url.split("://", 1)[0].lower() != scheme:
+        return "does not start with http:// or https://"
+    if scheme not in URL_SCHEMES:
+        return "has the scheme %s, which the probe does not speak" % parts.scheme
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        return "has a ?query or #fragment (the probe appends /health and /v1/models to the URL)"
+    authority = parts.netloc.rsplit("@", 1)[-1]
+    match = _HOST_PORT.match(authority)
+    if not match:
+        return "has a host and port that cannot be told apart (%s); an IPv6 address goes in brackets" % authority
+    host_why = _host_problem(match.group("v6") if match.group("v6") is not None else match.group("name"),
+                             match.group("v6") is not None)
+    if host_why:
+        return host_why
+    port = match.group("port")
+    if port == "":
+        return "has an empty port after the ':'"
+    if port is not None:
+        if not (port.isdigit() and port.isascii()) or not 1 <= int(port) <= 65535:
+            return "has the port %r, which is not a number from 1 to 65535" % port
+    return None
 
 
 def _json(text):

@@ -20,6 +20,11 @@ description:
     whose size and modification time match the previous run keeps the sha256 recorded then
     (C(.llmfleet-hash-cache.json)), so re-running a build does not read every model file again.
     A changed manifest removes the signature it no longer matches (sign it again).
+  - The build refuses, before it reads any file and naming each, every file whose path the
+    verify would not read back as the same path, so a bundle that builds always verifies - a
+    path that is not UTF-8, holds a line break, tab or other control, format or non-plain space
+    character, a backslash, or has a file or directory name that starts or ends with
+    whitespace. Links and special files are refused the same way. No manifest is written then.
   - O(state=verified) (the target) checks the signature with C(gpgv) against O(keyring) - the
     key the operator trusts, never one carried in the bundle - then every file against the
     manifest, and fails naming each file that is missing, altered (with both sha256), unlisted
@@ -58,7 +63,12 @@ options:
     type: bool
     default: false
   gpgv:
-    description: The C(gpgv) executable (Debian and Ubuntu have it as apt's dependency).
+    description:
+      - The C(gpgv) executable, a name looked up on C(PATH) or a path (Debian and Ubuntu have it
+        as apt's dependency, package C(gpgv); RHEL and Fedora in C(gnupg2)).
+      - Used with O(state=verified) and O(require_signature=true) only. When it is not found or
+        cannot be run the task fails naming the program, where it was looked for and the
+        package that provides it, before anything is pruned.
     type: path
     default: gpgv
 notes:
@@ -104,7 +114,11 @@ signed_by:
   type: str
   sample: 3F2A0C8D9E1B4A7C6D5E8F9A0B1C2D3E4F5A6B7C
 problems:
-  description: What is wrong, one C({kind, path, detail}) per file (O(state=verified)).
+  description:
+    - What is wrong, one C({kind, path, detail}) per file - with O(state=verified) C(missing),
+      C(altered), C(unlisted), C(not a regular file); with O(state=present) C(not a regular file)
+      and C(cannot be listed in the manifest) (C(detail) says why).
+    - A path that is not UTF-8 is given with C(\xNN) escapes for its bytes.
   returned: on failure
   type: list
   elements: dict
@@ -129,15 +143,50 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.llmfleet.deepseek.plugins.module_utils import bundle
 
 
-def _read(path):
+def _read(path, errors="strict"):
+    """The file's text as UTF-8 (the manifest is always UTF-8, whatever the host's locale), or
+    None when it cannot be read. UnicodeDecodeError with errors='strict' and other bytes."""
     try:
-        with open(path) as handle:
-            return handle.read()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except OSError:
         return None
+    return data.decode("utf-8", errors)
 
 
-def _check_signature(module, root, keyring):
+def _write(path, text):
+    """Write text as UTF-8 through a temporary file and a rename."""
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as handle:
+        handle.write(text.encode("utf-8"))
+    os.replace(tmp, path)
+
+
+# The program that checks signatures, and the packages that provide it.
+GPGV_PACKAGES = "gpgv (Debian, Ubuntu; gnupg pulls it in) or gnupg2 (RHEL, Fedora)"
+
+
+def _gpgv_program(module):
+    """The gpgv executable to run: the option as a path, or looked up on PATH. Fails naming the
+    program, where it was looked for and the package that provides it."""
+    name = module.params["gpgv"]
+    if "/" in name:
+        if not os.path.exists(name):
+            module.fail_json(msg="gpgv: the program %s does not exist on the host; install the package %s, or set gpgv to "
+                                 "the path of the gpgv program" % (name, GPGV_PACKAGES))
+        if os.path.isdir(name) or not os.access(name, os.X_OK):
+            module.fail_json(msg="gpgv: %s is not an executable program on the host; set gpgv to the gpgv program "
+                                 "(from the package %s)" % (name, GPGV_PACKAGES))
+        return name
+    found = module.get_bin_path(name)
+    if not found:
+        module.fail_json(msg="gpgv: the program %s is not on PATH (%s) or in /sbin, /usr/sbin, /usr/local/sbin on the host; "
+                             "install the package %s, or set gpgv to its full path"
+                             % (name, os.environ.get("PATH", ""), GPGV_PACKAGES))
+    return found
+
+
+def _check_signature(module, root, keyring, gpgv):
     manifest = os.path.join(root, bundle.MANIFEST)
     signature = os.path.join(root, bundle.SIGNATURE)
     if not os.path.isfile(signature):
@@ -147,7 +196,10 @@ def _check_signature(module, root, keyring):
     home = tempfile.mkdtemp(prefix="llmfleet-gpgv-")
     try:
         rc, out, err = module.run_command(
-            [module.params["gpgv"], "--homedir", home, "--status-fd", "1", "--keyring", keyring, signature, manifest])
+            [gpgv, "--homedir", home, "--status-fd", "1", "--keyring", keyring, signature, manifest], handle_exceptions=False)
+    except OSError as exc:
+        module.fail_json(msg="gpgv: the program %s could not be run (%s); install the package %s, or set gpgv to the path of "
+                             "the gpgv program" % (gpgv, exc.strerror or exc, GPGV_PACKAGES))
     finally:
         shutil.rmtree(home, ignore_errors=True)
     valid = [line.split()[2] for line in out.splitlines() if line.startswith("[GNUPG:] VALIDSIG ")]
@@ -178,10 +230,10 @@ def main():
     if module.params["state"] == "present":
         entries, cache, problems = bundle.build(root, bundle.load_cache(root))
         if problems:
-            module.fail_json(msg="bundle %s: %s" % (root, bundle.describe([(k, p, "") for k, p in problems])),
-                             problems=[dict(kind=k, path=p, detail="") for k, p in problems])
+            module.fail_json(msg="bundle %s: %s; no manifest was written" % (root, bundle.describe(problems)),
+                             problems=[dict(kind=k, path=bundle.text_path(p), detail=d) for k, p, d in problems])
         text = bundle.render(entries)
-        before = _read(manifest)
+        before = _read(manifest, errors="replace")
         changed = before != text
         signature = os.path.join(root, bundle.SIGNATURE)
         removed = changed and os.path.exists(signature)
@@ -189,27 +241,27 @@ def main():
             if changed:
                 if removed:
                     os.remove(signature)
-                tmp = manifest + ".tmp"
-                with open(tmp, "w") as handle:
-                    handle.write(text)
-                os.replace(tmp, manifest)
+                _write(manifest, text)
             cache_path = os.path.join(root, bundle.HASH_CACHE)
             cache_text = json.dumps(cache, sort_keys=True)
-            if _read(cache_path) != cache_text:
-                with open(cache_path, "w") as handle:
-                    handle.write(cache_text)
+            if _read(cache_path, errors="replace") != cache_text:
+                _write(cache_path, cache_text)
         result = dict(changed=changed, files=len(entries), bytes=bundle.total_size(root, entries), manifest=manifest,
                       signature_removed=removed)
         if module._diff and changed:
             result["diff"] = dict(before=before or "", after=text, before_header=manifest, after_header=manifest)
         module.exit_json(**result)
 
-    text = _read(manifest)
+    gpgv = _gpgv_program(module) if module.params["require_signature"] else None
+    try:
+        text = _read(manifest)
+    except UnicodeDecodeError as exc:
+        module.fail_json(msg="bundle %s: %s is not UTF-8 text (%s); nothing was installed from it" % (root, bundle.MANIFEST, exc))
     if text is None:
         module.fail_json(msg="bundle %s: %s is missing (not a bundle, or an unfinished copy)" % (root, bundle.MANIFEST))
     signed_by = None
     if module.params["require_signature"]:
-        signed_by = _check_signature(module, root, module.params["keyring"])
+        signed_by = _check_signature(module, root, module.params["keyring"], gpgv)
     try:
         entries = bundle.parse(text)
     except bundle.ManifestError as exc:
@@ -226,10 +278,10 @@ def main():
         problems = [p for p in problems if not (p[0] in ("unlisted", "not a regular file") and p[1] in pruned)]
     if problems:
         module.fail_json(msg="bundle %s is refused, nothing was installed from it: %s" % (root, bundle.describe(problems)),
-                         problems=[dict(kind=k, path=p, detail=d) for k, p, d in problems],
+                         problems=[dict(kind=k, path=bundle.text_path(p), detail=d) for k, p, d in problems],
                          files=len(entries), bytes=0, manifest=manifest)
     result = dict(changed=bool(pruned), files=len(entries), bytes=bundle.total_size(root, entries), manifest=manifest,
-                  pruned=pruned)
+                  pruned=[bundle.text_path(rel) for rel in pruned])
     if signed_by:
         result["signed_by"] = signed_by
     module.exit_json(**result)

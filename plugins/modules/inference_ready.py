@@ -24,25 +24,39 @@ description:
     version (C(/version)); on timeout it fails with the last error.
   - Read-only. In check mode it probes once and does not wait or fail (on a host being built the
     server may not exist yet); C(ready) says what it saw.
+  - Options no probe could ever succeed with fail at once, in check mode too and before any
+    probe, naming the option, its value and what is accepted - a URL that is not http or https,
+    has no host, a port outside 1-65535, spaces, a query; a timeout or interval that is not above
+    0; an O(api_key) an HTTP header cannot carry; an O(ca_path) that is no file of certificates.
+    Waiting out O(timeout) would not help them.
 author:
   - llmfleet.deepseek maintainers (@llmfleet)
 options:
   url:
-    description: The server's base URL, for example C(http://127.0.0.1:8000).
+    description:
+      - The server's base URL, for example C(http://127.0.0.1:8000) or
+        C(https://edge.example.internal/llm).
+      - Scheme C(http) or C(https); a host (a name, an IPv4 address, or an IPv6 address in
+        brackets); an optional port 1-65535 and path; no whitespace or control character, no
+        C(?query) or C(#fragment) (the probe appends C(/health) and C(/v1/models)). Anything else
+        fails at once naming O(url).
     type: str
     required: true
   timeout:
     description:
-      - Seconds to wait for readiness. A large DeepSeek model can take close to an hour to load
-        the first time; size it to the model.
+      - Seconds to wait for readiness, above 0 and at most a year (31536000). A large DeepSeek
+        model can take close to an hour to load the first time; size it to the model.
+      - To probe once without waiting, use O(wait=false).
     type: int
     default: 600
   interval:
-    description: Seconds between two probes.
+    description:
+      - Seconds between two probes, above 0 and at most a year. Longer than O(timeout) is allowed
+        with a warning (a probe at the start and one at the deadline).
     type: float
     default: 2.0
   request_timeout:
-    description: Seconds one HTTP request may take (a slow answer counts as starting).
+    description: Seconds one HTTP request may take (a slow answer counts as starting), above 0 and at most a year.
     type: int
     default: 10
   deep:
@@ -54,11 +68,16 @@ options:
     choices: [none, health_generate, completion]
     default: none
   model:
-    description: The model name the server must serve (as C(/v1/models) lists it). Empty accepts any.
+    description:
+      - The model name the server must serve (as C(/v1/models) lists it). Empty accepts any.
+      - A name that starts or ends with whitespace or holds a control character can never match
+        and fails at once.
     type: str
     default: ""
   api_key:
-    description: Sent as C(Authorization Bearer) (to check through the TLS edge).
+    description:
+      - Sent as C(Authorization Bearer) (to check through the TLS edge). Printable ASCII without
+        spaces; anything else fails at once (the value is never shown).
     type: str
     default: ""
   validate_certs:
@@ -66,12 +85,23 @@ options:
     type: bool
     default: true
   ca_path:
-    description: A CA bundle to verify the server's certificate with.
+    description:
+      - A file of PEM CA certificates to verify the server's certificate with, on the host the
+        module runs on. A path that does not exist, a directory or a file without a certificate
+        fails at once. With an C(http) O(url) or O(validate_certs=false) it is not used (a warning
+        says so).
     type: path
   wait:
     description: C(false) probes once and reports, without waiting or failing.
     type: bool
     default: true
+attributes:
+  check_mode:
+    support: full
+    description: Probes once and reports, without waiting or failing; bad options fail as they do outside check mode.
+  diff_mode:
+    support: none
+    description: Changes nothing, so there is nothing to diff.
 notes:
   - Uses Ansible's own HTTP client (no extra Python package on the host).
   - Supports check mode (one probe, no wait).
@@ -146,7 +176,10 @@ version:
   type: str
 """
 
+import math
+import os
 import socket
+import ssl
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
@@ -170,6 +203,69 @@ def build_module():
         ),
         supports_check_mode=True,
     )
+
+
+# Longer than any real wait, short enough for the socket and sleep calls (larger values overflow them).
+MAX_SECONDS = 365 * 24 * 3600
+
+
+def _ca_path_problem(path):
+    """Why `path` cannot serve as the CA bundle (the end of a sentence), or None. Checked on the
+    host, where the module runs: open_url loads the file for every URL, http ones too."""
+    if not os.path.exists(path):
+        return "does not exist on the host"
+    if os.path.isdir(path):
+        return "is a directory, not a file of certificates"
+    try:
+        ssl.create_default_context(cafile=path)
+    except (IOError, OSError, ValueError) as exc:
+        # ssl.SSLError (no certificate in the file) and PermissionError are OSErrors.
+        return "cannot be loaded as CA certificates (%s)" % (getattr(exc, "strerror", None) or exc)
+    return None
+
+
+def check_options(params):
+    """(problems, warnings) of the module's options, before any probe.
+
+    A problem is an option no probe could ever succeed with (the module fails at once, in check
+    mode too, naming the option, its value and what is accepted) - waiting out `timeout` would
+    not help. A warning is a value that is legal but probably not what was meant.
+    """
+    problems, warnings = [], []
+    why = readiness.url_problem(params["url"])
+    if why:
+        problems.append("url %r cannot be probed: it %s; %s" % (params["url"], why, readiness.URL_ACCEPTED))
+    for option, whole in (("timeout", True), ("interval", False), ("request_timeout", True)):
+        value = params[option]
+        if not (0 < value <= MAX_SECONDS and math.isfinite(value)):
+            problems.append("%s must be a %s of seconds above 0 and at most %d (a year), got %s%s"
+                            % (option, "whole number" if whole else "number", MAX_SECONDS, value,
+                               " (to probe once without waiting, use wait: false)" if option == "timeout" and value == 0 else ""))
+    if not problems and params["wait"] and params["interval"] > params["timeout"]:
+        warnings.append("interval %s is longer than timeout %s: the server is probed at the start and once more at the deadline"
+                        % (params["interval"], params["timeout"]))
+    key = params["api_key"] or ""
+    bad = [(i, c) for i, c in enumerate(key) if not 0x21 <= ord(c) <= 0x7e]
+    if bad:
+        problems.append("api_key cannot be sent as an HTTP header: it holds a space, control or non-ASCII character "
+                        "at position %d (the value is not shown); a bearer token is printable ASCII without spaces"
+                        % bad[0][0])
+    model = params["model"] or ""
+    if model and (model != model.strip() or any(ord(c) < 0x20 or ord(c) == 0x7f for c in model)):
+        problems.append("model %r can never match a served model: it starts or ends with whitespace or holds a "
+                        "control character; give the name as /v1/models lists it (for example "
+                        "deepseek-ai/DeepSeek-R1), or leave it empty to accept any" % model)
+    if params["ca_path"]:
+        why = _ca_path_problem(params["ca_path"])
+        if why:
+            problems.append("ca_path %s %s; give a file of PEM CA certificates the host can read" % (params["ca_path"], why))
+        elif params["url"].lower().startswith("http://"):
+            warnings.append("ca_path %s is given but url %s is plain http: no certificate is checked"
+                            % (params["ca_path"], params["url"]))
+        elif not params["validate_certs"]:
+            warnings.append("ca_path %s is given but validate_certs is false: the certificate is not checked"
+                            % params["ca_path"])
+    return problems, warnings
 
 
 class Ready:
@@ -203,9 +299,12 @@ class Ready:
 
     def run(self):
         params = self.module.params
-        if params["timeout"] < 0 or params["interval"] <= 0 or params["request_timeout"] <= 0:
-            self.module.fail_json(msg="timeout must be 0 or more, interval and request_timeout above 0 (got %s, %s, %s)"
-                                  % (params["timeout"], params["interval"], params["request_timeout"]))
+        problems, warnings = check_options(params)
+        if problems:
+            self.module.fail_json(msg="inference_ready cannot run with these options, nothing was probed: %s"
+                                  % "; ".join(problems))
+        for warning in warnings:
+            self.module.warn(warning)
         once = self.module.check_mode or not params["wait"]
         kwargs = {"sleep": self.sleep} if self.sleep else {}
         result = readiness.wait(self.fetch, 0 if once else params["timeout"], params["interval"],

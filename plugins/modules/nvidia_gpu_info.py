@@ -24,7 +24,16 @@ options:
   gpus:
     description:
       - GPUs to read, by index (V(0)) or uuid (V(GPU-...)). Empty reads every GPU.
-      - A GPU that does not exist fails the task, naming the GPUs the host has.
+      - An index is a whole number 0 or more in ASCII digits; a uuid is C(GPU-) and 32 hex digits
+        grouped 8-4-4-4-12, as C(nvidia-smi -L) prints it (any case). Anything else - an empty
+        entry, a sign, a MIG device uuid, a typo'd uuid - fails at once naming the entry, before
+        NVML is touched and also on a host without a GPU or without NVML.
+      - A GPU that does not exist fails the task, naming the GPUs the host has. Without NVML an
+        index at or past the number of GPUs on the PCI bus fails the same way (whatever
+        O(allow_unavailable) says), as it can never match.
+      - A selection that cannot be checked is not an error with O(allow_unavailable=true) but a
+        warning naming the entries and why (NVML unavailable, or no GPU on the host); without
+        O(allow_unavailable) such a host fails as before.
     type: list
     elements: str
     default: []
@@ -185,6 +194,7 @@ elapsed_ms:
   sample: 41.7
 """
 
+import re
 import time
 import traceback
 
@@ -203,6 +213,30 @@ def build_module():
     )
 
 
+GPU_UUID = re.compile(r"^GPU-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+SELECTOR_FORMS = ("a GPU index (0, 1, ...) or a GPU uuid (GPU- and 32 hex digits grouped 8-4-4-4-12, as nvidia-smi -L "
+                  "prints it)")
+
+
+def parse_selectors(gpus):
+    """(selectors, problems) for the gpus option, before NVML is touched: each entry as
+    NvmlSession.select takes it (an index as its digits, a uuid as GPU- and lower-case hex),
+    and one sentence per entry of the wrong form."""
+    selectors, problems = [], []
+    for number, item in enumerate(gpus or [], 1):
+        text = str(item).strip()
+        if text.isdigit() and text.isascii():
+            selectors.append(str(int(text)))
+        elif GPU_UUID.match(text):
+            selectors.append("GPU-" + text[4:].lower())
+        elif text.upper().startswith("MIG-"):
+            problems.append("entry %d %r is a MIG device; this module reads whole GPUs, give the parent GPU's index or uuid"
+                            % (number, item))
+        else:
+            problems.append("entry %d %r is not %s" % (number, item, SELECTOR_FORMS))
+    return selectors, problems
+
+
 class GpuInfo:
     """Reads the PCI bus, then NVML in one session."""
 
@@ -213,13 +247,27 @@ class GpuInfo:
         self.pci_root = pci_root
         self.version_file = version_file
 
-    def unavailable(self, result, reason, library_missing=False, trace=None):
+    def unavailable(self, result, reason, library_missing=False, trace=None, selectors=None):
         if not self.module.params["allow_unavailable"]:
             if library_missing:
                 self.module.fail_json(msg=missing_required_lib("nvidia-ml-py"), exception=trace, **result)
             self.module.fail_json(msg="NVML is unavailable on this host: %s" % reason, **result)
         result["nvml"] = {"available": False, "reason": reason}
+        if selectors:
+            self.unchecked(result, selectors, "NVML is unavailable on this host (%s)" % reason)
         return result
+
+    def unchecked(self, result, selectors, why):
+        """A selection NVML could not check: fail for an index the PCI bus proves absent,
+        else warn naming the entries and why."""
+        bus = result["pci"]["gpus"]
+        absent = [s for s in selectors if s.isdigit() and bus and int(s) >= len(bus)]
+        if absent:
+            self.module.fail_json(msg="gpus: no GPU %s on this host; the PCI bus shows %d NVIDIA GPU(s) (%s), and %s"
+                                  % (", ".join(absent), len(bus), ", ".join(bus), why), **result)
+        seen = "the PCI bus shows %d NVIDIA GPU(s)" % len(bus) if bus else "the PCI bus shows no NVIDIA GPU"
+        self.module.warn("gpus: %s could not be checked: %s; %s, no per-GPU facts were read"
+                         % (", ".join(selectors), why, seen))
 
     def run(self):
         started = time.monotonic()
@@ -228,6 +276,9 @@ class GpuInfo:
         return result
 
     def read(self):
+        selectors, problems = parse_selectors(self.module.params["gpus"])
+        if problems:
+            self.module.fail_json(msg="gpus: %s" % "; ".join(problems))
         pci = nvml.read_pci(self.pci_root)
         flavour, module_version = nvml.read_kernel_module(self.version_file)
         result = {
@@ -245,20 +296,30 @@ class GpuInfo:
             lib = self.loader()
         except ImportError:
             return self.unavailable(result, "nvidia-ml-py (pynvml) is not installed", library_missing=True,
-                                    trace=traceback.format_exc())
+                                    trace=traceback.format_exc(), selectors=selectors)
         try:
             with nvml.NvmlSession(lib) as session:
                 host = session.host()
-                chosen = session.select(self.module.params["gpus"])
-                gpus = [session.read_gpu(index, handle) for index, handle in chosen]
+                if selectors and not host["gpu_count"]:
+                    gpus = None
+                else:
+                    chosen = session.select(selectors)
+                    gpus = [session.read_gpu(index, handle) for index, handle in chosen]
         except nvml.NvmlUnavailable as exc:
-            return self.unavailable(result, exc.reason)
+            return self.unavailable(result, exc.reason, selectors=selectors)
         except nvml.GpuSelectionError as exc:
             self.module.fail_json(msg="gpus: %s" % exc)
         except lib.NVMLError as exc:
             self.module.fail_json(msg="NVML failed while reading GPU facts: %s" % nvml.describe_error(exc))
         result["host"].update(host)
         result["nvml"] = {"available": True, "reason": None}
+        if gpus is None:
+            # NVML runs but sees no GPU: nothing the selection could match.
+            if not self.module.params["allow_unavailable"]:
+                self.module.fail_json(msg="gpus: no GPU %s on this host; NVML sees no GPU (allow_unavailable: true "
+                                          "gathers facts on such a host with a warning)" % ", ".join(selectors), **result)
+            self.unchecked(result, selectors, "NVML sees no GPU on this host")
+            gpus = []
         result["gpus"] = gpus
         result["present"] = host["gpu_count"] > 0 or result["present"]
         result["topology"] = nvml.topology(gpus, pci, host["gpu_count"])

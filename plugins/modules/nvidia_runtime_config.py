@@ -53,7 +53,18 @@ options:
     type: str
     default: nvidia
   runtime_path:
-    description: The runtime binary (Docker's runtime C(path), containerd's C(BinaryName)).
+    description:
+      - The runtime binary (Docker's runtime C(path), containerd's C(BinaryName)), an absolute
+        path or a program name the engine looks up on its C(PATH).
+      - With O(state=present), a path that does not exist on the host, is not executable, or a
+        name not on the module's C(PATH) gets a warning naming it - the engine would not start
+        containers of the runtime (every container, with O(set_default=true)) until it exists -
+        and the file is written anyway, in check mode the same. It is a warning and not a
+        failure because the runtime is often installed by a later task (the
+        C(nvidia-container-toolkit) package) or after the configuration on an image build, and
+        the engine itself still starts.
+      - A value that can never name the binary fails before anything changes - empty, a space at
+        either end, a control character, or a relative path with a C(/).
     type: str
     default: /usr/bin/nvidia-container-runtime
   set_default:
@@ -204,6 +215,7 @@ except ImportError:
         HAS_TOML = False
 
 
+DEFAULT_RUNTIME_PATH = "/usr/bin/nvidia-container-runtime"
 DEFAULT_PATHS = {"docker": "/etc/docker/daemon.json", "containerd": "/etc/containerd/config.toml"}
 # containerd config version -> id of the CRI plugin that holds the runtimes.
 CRI_PLUGINS = {2: "io.containerd.grpc.v1.cri", 3: "io.containerd.cri.v1.runtime"}
@@ -218,7 +230,7 @@ def build_module():
             engine=dict(type="str", required=True, choices=["docker", "containerd"]),
             path=dict(type="path"),
             runtime_name=dict(type="str", default="nvidia"),
-            runtime_path=dict(type="str", default="/usr/bin/nvidia-container-runtime"),
+            runtime_path=dict(type="str", default=DEFAULT_RUNTIME_PATH),
             set_default=dict(type="bool", default=False),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             containerd_config_version=dict(type="int", default=2, choices=[2, 3]),
@@ -227,6 +239,20 @@ def build_module():
         ),
         supports_check_mode=True,
     )
+
+
+def runtime_path_problem(runtime):
+    """Why runtime_path can never name the runtime's binary (the end of a sentence), or None.
+    A path with a '/' that is not absolute would depend on the engine's working directory; a
+    control character or a space at either end is never part of a real path."""
+    if runtime != runtime.strip():
+        return "starts or ends with whitespace"
+    for position, char in enumerate(runtime):
+        if ord(char) < 0x20 or 0x7f <= ord(char) < 0xa0:
+            return "holds the control character %r at position %d" % (char, position)
+    if "/" in runtime and not os.path.isabs(runtime):
+        return "is a relative path (it would depend on the engine's working directory)"
+    return None
 
 
 class ConfigError(Exception):
@@ -724,6 +750,28 @@ class RuntimeConfig:
         except UnicodeDecodeError as exc:
             self.fail("%s is not UTF-8 text (%s); nothing was changed" % (path, exc))
 
+    def runtime_path_warning(self, engine):
+        """A warning when runtime_path is not an executable on this host (the engine would not
+        start containers of the runtime until it is), or None. Not a failure: the runtime is
+        often installed by a later task (nvidia-container-toolkit), and the engine itself starts."""
+        runtime = self.params["runtime_path"]
+        if os.path.isabs(runtime):
+            if not os.path.exists(runtime):
+                where = "does not exist on this host"
+            elif os.path.isdir(runtime) or not os.access(runtime, os.X_OK):
+                where = "is not an executable file on this host"
+            else:
+                return None
+        else:
+            if self.module.get_bin_path(runtime):
+                return None
+            where = "is not found on this host's PATH (%s)" % os.environ.get("PATH", "")
+        whose = "every container (it is the default runtime)" if self.params["set_default"] else (
+            "containers that ask for the runtime %s" % self.params["runtime_name"])
+        return ("runtime_path %s %s: %s would not start %s until it exists (the nvidia-container-toolkit package "
+                "installs /usr/bin/nvidia-container-runtime); the configuration is written anyway"
+                % (runtime, where, "Docker" if engine == "docker" else "containerd", whose))
+
     def run(self):
         params = self.params
         engine = params["engine"]
@@ -731,8 +779,16 @@ class RuntimeConfig:
         for option in ("runtime_name", "runtime_path"):
             if not params[option]:
                 self.fail("%s must not be empty" % option)
+        why = runtime_path_problem(params["runtime_path"])
+        if why:
+            self.fail("runtime_path %r %s; give an absolute path (for example %s) or a program name the engine looks up "
+                      "on its PATH; nothing was changed" % (params["runtime_path"], why, DEFAULT_RUNTIME_PATH))
         if params["validate"] is not None and "%s" not in params["validate"]:
             self.fail("validate must contain %%s (the file to check): %r" % params["validate"])
+        if params["state"] == "present":
+            warning = self.runtime_path_warning(engine)
+            if warning:
+                self.module.warn(warning)
         text = self.read(path)
         try:
             if engine == "docker":

@@ -233,3 +233,152 @@ def test_prune_removes_what_a_new_bundle_no_longer_lists_then_verifies(monkeypat
     assert not done.failed and done.result["changed"] and not (tree / "wheels" / "old-1.0-py3-none-any.whl").exists()
     again = run(monkeypatch, args)
     assert not again.result["changed"] and again.result["pruned"] == []
+
+
+# --------------------------------------------------------------------------------------------- awkward names
+# A bundle that builds always verifies (issue 24, class 4): for every name, either the build
+# refuses it naming the file and why (and writes no manifest), or the build succeeds and the
+# verify - the same parser the target runs - accepts the bundle.
+
+AWKWARD = [
+    "space inside.whl", " leading-space.whl", "trailing-space.whl ", "tab\tinside.whl", "\tleading-tab.whl",
+    "trailing-tab.whl\t", "new\nline.whl", "trailing-newline.whl\n", "carriage\rreturn.whl", "crlf\r\n.whl",
+    "vertical\x0btab.whl", "form\x0cfeed.whl", "file\x1cseparator.whl", "next\x85line.whl", "line\u2028separator.whl",
+    "paragraph\u2029separator.whl", "bell\x07.whl", "delete\x7f.whl", "c1\x9bcsi.whl", "nbsp\xa0inside.whl",
+    "\xa0leading-nbsp.whl", "zero\u200bwidth.whl", "rtl\u202eoverride.whl", "unicod\u00e9-\u00fc\u00df.whl",
+    "\u65e5\u672c\u8a9e.whl", "emoji-\U0001F642.whl", "-dash.whl", "--help", "#hash.whl", "*star.whl",
+    "back\\slash.whl", "quotes'\".whl", "percent%41.whl", "colon:x.whl", "semi;colon", "dollar$HOME", "glob[ab]?.whl",
+    "dir with space/x.whl", "dir/ leading-space-in-file.whl", "trailing-space-dir /x.whl", "sub/MANIFEST.sha256",
+    "MANIFEST.sha256 ", ".hidden", "..dots", "a" * 200, b"latin1-\xe9.whl", b"bad-utf8-\xff\xfe.whl",
+]
+
+
+def _make(root, name):
+    """Create the file `name` (str, or bytes for a name that is not UTF-8) under root; its relative path as os.walk sees it."""
+    if isinstance(name, bytes):
+        path = os.path.join(os.fsencode(str(root)), name)
+        rel = os.fsdecode(name)
+    else:
+        path = os.path.join(str(root), name)
+        rel = name
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(b"payload of an awkward name")
+    return rel
+
+
+@pytest.mark.parametrize("name", AWKWARD, ids=[ascii(n) for n in AWKWARD])
+def test_an_awkward_name_is_refused_by_the_build_or_verifies(monkeypatch, tree, name):
+    rel = _make(tree / "wheels", name)
+    rel = "wheels/" + rel
+    built = run(monkeypatch, dict(path=str(tree), state="present"))
+    if built.failed:
+        msg = built.result["msg"]
+        assert msg.startswith("bundle %s: " % tree) and msg.endswith("; no manifest was written"), msg
+        assert "%s cannot be listed in the manifest (the path " % bundle.shown(rel) in msg, msg
+        assert built.result["problems"] == [dict(kind="cannot be listed in the manifest", path=bundle.text_path(rel),
+                                                 detail="the path " + bundle.name_problem(rel))]
+        assert not (tree / bundle.MANIFEST).exists() and not (tree / bundle.HASH_CACHE).exists()
+        return
+    assert built.result["files"] == 4
+    entries = bundle.parse((tree / bundle.MANIFEST).read_bytes().decode("utf-8"))
+    assert rel in entries and len(entries) == 4
+    verified = run(monkeypatch, dict(path=str(tree), require_signature=False))
+    assert not verified.failed, verified.result
+    assert verified.result["files"] == 4
+
+
+@pytest.mark.parametrize("name, why", [
+    ("trailing-space.whl ", "has a file name 'trailing-space.whl ' that starts or ends with whitespace"),
+    (" leading-space.whl", "has a file name ' leading-space.whl' that starts or ends with whitespace"),
+    ("dir/ leading-space.whl", "has a file name ' leading-space.whl' that starts or ends with whitespace"),
+    ("trailing-space-dir /x.whl", "has a directory name 'trailing-space-dir ' that starts or ends with whitespace"),
+    ("new\nline.whl", "holds a line break '\\n' at position 3"),
+    ("carriage\rreturn.whl", "holds a line break '\\r' at position 8"),
+    ("\tleading-tab.whl", "holds '\\t' at position 0, a control, format or non-plain space character"),
+    ("tab\tinside.whl", "holds '\\t' at position 3, a control, format or non-plain space character"),
+    ("next\x85line.whl", "holds a line break '\\x85' at position 4"),
+    ("back\\slash.whl", "holds a backslash"),
+    (b"bad-utf8-\xff\xfe.whl", "is not valid UTF-8 (its bytes: b'bad-utf8-\\xff\\xfe.whl')"),
+])
+def test_a_name_the_manifest_cannot_carry_is_refused_naming_file_and_why(monkeypatch, tree, name, why):
+    rel = _make(tree, name)
+    built = run(monkeypatch, dict(path=str(tree), state="present"), check_mode=True)
+    assert built.failed and why in built.result["msg"], built.result["msg"]
+    assert built.result["msg"].startswith("bundle %s: %s cannot be listed in the manifest (the path " % (tree, bundle.shown(rel)))
+    assert built.result["problems"][0]["path"] == bundle.text_path(rel)
+
+
+def test_names_the_manifest_carries_build_and_verify_with_sha256sum_too(monkeypatch, tree):
+    names = ["space inside.whl", "unicod\u00e9-\u00fc\u00df.whl", "-dash.whl", "#hash.whl", "*star.whl", "dir with space/x.whl",
+             "\u65e5\u672c\u8a9e.whl", "quotes'\".whl", "glob[ab]?.whl"]
+    for name in names:
+        _make(tree / "wheels", name)
+    built = run(monkeypatch, dict(path=str(tree), state="present"))
+    assert not built.failed and built.result["files"] == 3 + len(names), built.result
+    check = subprocess.run(["sha256sum", "--check", "--strict", "--quiet", bundle.MANIFEST], cwd=tree, capture_output=True, check=False)
+    assert check.returncode == 0, check.stderr
+    assert not run(monkeypatch, dict(path=str(tree), require_signature=False)).failed
+
+
+def test_the_build_refuses_before_reading_any_file(monkeypatch, tree):
+    _make(tree / "wheels", "trailing-space.whl ")
+    reads = []
+    monkeypatch.setattr(bundle, "sha256_file", lambda path, chunk=1 << 20: reads.append(path))
+    assert run(monkeypatch, dict(path=str(tree), state="present")).failed and reads == []
+
+
+def test_every_refused_name_is_reported_at_once(monkeypatch, tree):
+    for name in ("a.whl ", "b\nc.whl", "d\te.whl"):
+        _make(tree / "wheels", name)
+    built = run(monkeypatch, dict(path=str(tree), state="present"))
+    assert built.failed and [p["path"] for p in built.result["problems"]] == ["wheels/a.whl ", "wheels/b\nc.whl", "wheels/d\te.whl"]
+    assert "'wheels/a.whl ' cannot" in built.result["msg"] and "'wheels/b\\nc.whl' cannot" in built.result["msg"]
+
+
+# --------------------------------------------------------------------------------------------- gpgv
+
+
+@pytest.fixture
+def built_and_signed(monkeypatch, tree, gpg_key):
+    keys, sign = gpg_key
+    run(monkeypatch, dict(path=str(tree), state="present"))
+    sign(tree)
+    return dict(path=str(tree), keyring=str(keys["bundle"][1]))
+
+
+def test_gpgv_not_on_path_says_which_program_and_the_package(monkeypatch, built_and_signed):
+    monkeypatch.setenv("PATH", "/nonexistent-bin")
+    monkeypatch.setattr(bundle_manifest.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: None)
+    done = run(monkeypatch, dict(built_and_signed), check_mode=True)
+    assert done.failed
+    assert done.result["msg"] == (
+        "gpgv: the program gpgv is not on PATH (/nonexistent-bin) or in /sbin, /usr/sbin, /usr/local/sbin on the host; "
+        "install the package gpgv (Debian, Ubuntu; gnupg pulls it in) or gnupg2 (RHEL, Fedora), or set gpgv to its full path")
+
+
+@pytest.mark.parametrize("program, why", [
+    ("no-such-gpgv-program", "gpgv: the program no-such-gpgv-program is not on PATH ("),
+    ("/nonexistent/gpgv", "gpgv: the program /nonexistent/gpgv does not exist on the host; install the package gpgv (Debian, Ubuntu"),
+    ("{tmp}", "gpgv: {tmp} is not an executable program on the host; set gpgv to the gpgv program (from the package gpgv ("),
+    ("{tmp}/not-executable", "gpgv: {tmp}/not-executable is not an executable program on the host"),
+    ("{tmp}/empty-executable", "gpgv: the program {tmp}/empty-executable could not be run (Exec format error); install the package gpgv ("),
+])
+def test_a_gpgv_that_cannot_run_is_named_with_where_and_the_package(monkeypatch, built_and_signed, tmp_path, program, why):
+    (tmp_path / "not-executable").write_text("#!/bin/sh\n")
+    (tmp_path / "empty-executable").write_bytes(b"")
+    os.chmod(tmp_path / "empty-executable", 0o755)
+    done = run(monkeypatch, dict(built_and_signed, gpgv=program.format(tmp=tmp_path)))
+    assert done.failed and done.result["msg"].startswith(why.format(tmp=tmp_path)), done.result["msg"]
+    assert "gnupg2 (RHEL, Fedora)" in done.result["msg"]
+
+
+def test_gpgv_is_not_needed_without_a_signature_check(monkeypatch, built_and_signed):
+    done = run(monkeypatch, dict(built_and_signed, gpgv="/nonexistent/gpgv", require_signature=False))
+    assert not done.failed, done.result
+
+
+def test_a_manifest_that_is_not_utf8_is_refused_by_the_verify(monkeypatch, tree):
+    (tree / bundle.MANIFEST).write_bytes(b"%s  apt/Packages\xff\n" % (b"a" * 64))
+    done = run(monkeypatch, dict(path=str(tree), require_signature=False))
+    assert done.failed and done.result["msg"].startswith("bundle %s: MANIFEST.sha256 is not UTF-8 text (" % tree)

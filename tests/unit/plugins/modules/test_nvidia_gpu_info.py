@@ -87,9 +87,10 @@ def test_selection_by_index_and_uuid_in_the_order_asked(monkeypatch, sysfs):
 
 def test_unknown_gpu_fails_naming_what_exists(monkeypatch, sysfs):
     lib = FakePynvml(gpus=[h100(0), h100(1)])
-    done = run(monkeypatch, {"gpus": ["7", "GPU-nope"]}, lib, sysfs)
+    done = run(monkeypatch, {"gpus": ["7", "GPU-00000000-0000-4000-8000-000000000009"]}, lib, sysfs)
     assert done.failed
-    assert done.result["msg"].startswith("gpus: no GPU 7, GPU-nope on this host; it has 2 GPU(s): indices 0-1")
+    assert done.result["msg"].startswith(
+        "gpus: no GPU 7, GPU-00000000-0000-4000-8000-000000000009 on this host; it has 2 GPU(s): indices 0-1")
     assert "GPU-00000000-0000-4000-8000-000000000001" in done.result["msg"]
     assert lib.initialised == 0  # the session was closed
 
@@ -167,3 +168,91 @@ def test_proprietary_module_flavour(monkeypatch, sysfs):
     done = run(monkeypatch, {}, FakePynvml(driver="535.261.03"), sysfs)
     assert done.result["host"]["kernel_module"] == "proprietary"
     assert done.result["host"]["kernel_module_version"] == "535.261.03"
+
+
+# --------------------------------------------------------------------------------------------- the gpus selector
+# A selector of the wrong form is refused before NVML is touched, on any host; a selection NVML
+# could not check warns (allow_unavailable) or fails where it can only be wrong (issue 24, class 6).
+
+UUID_5 = "GPU-00000000-0000-4000-8000-000000000005"
+FORMS = ("is not a GPU index (0, 1, ...) or a GPU uuid (GPU- and 32 hex digits grouped 8-4-4-4-12, as nvidia-smi -L "
+         "prints it)")
+
+
+@pytest.fixture
+def warned(monkeypatch):
+    warnings = []
+    monkeypatch.setattr(nvidia_gpu_info.AnsibleModule, "warn", lambda self, msg: warnings.append(msg))
+    return warnings
+
+
+@pytest.mark.parametrize("entry", ["-1", "+1", "1.0", "0x1", "one", "", "  ", "GPU-nope", "GPU-00000000-0000-4000-8000-00000000000",
+                                   "GPU-00000000-0000-4000-8000-00000000000g", "00000000-0000-4000-8000-000000000005",
+                                   "gpu 0", "0 1", "\u0663", "\u00b2", "all"])
+@pytest.mark.parametrize("lib, allow", [(FakePynvml(gpus=[h100(i) for i in range(2)]), False), (None, True),
+                                        (FakePynvml(init_error=NVML_ERROR_DRIVER_NOT_LOADED), True)],
+                         ids=["gpu-host", "no-nvidia-ml-py", "no-driver"])
+def test_a_selector_of_the_wrong_form_is_refused_on_any_host_before_nvml(monkeypatch, sysfs, entry, lib, allow):
+    if lib is not None:
+        lib.calls.clear()
+    done = run(monkeypatch, {"gpus": ["0", entry], "allow_unavailable": allow}, lib, sysfs)
+    assert done.failed
+    assert done.result["msg"] == "gpus: entry 2 %r %s" % (entry, FORMS)
+    assert lib is None or lib.calls == []
+
+
+def test_a_mig_uuid_is_refused_saying_so(monkeypatch, sysfs):
+    mig = "MIG-4f1c9a3e-7d2b-5e8f-9a1c-2b3d4e5f6a7b"
+    done = run(monkeypatch, {"gpus": [mig, "x"]}, FakePynvml(), sysfs)
+    assert done.failed and done.result["msg"] == (
+        "gpus: entry 1 %r is a MIG device; this module reads whole GPUs, give the parent GPU's index or uuid; entry 2 'x' %s"
+        % (mig, FORMS))
+
+
+@pytest.mark.parametrize("entries, indices", [
+    ([" 1", "01"], [1]), ([UUID_5.upper(), "gpu-" + UUID_5[4:]], [5]), ([7, "3"], [7, 3]),
+])
+def test_selectors_are_read_as_select_takes_them(monkeypatch, sysfs, entries, indices):
+    done = run(monkeypatch, {"gpus": entries}, FakePynvml(gpus=[h100(i) for i in range(8)]), sysfs)
+    assert not done.failed, done.result
+    assert [g["index"] for g in done.result["gpus"]] == indices
+
+
+@pytest.mark.parametrize("lib, reason", [
+    (None, "nvidia-ml-py (pynvml) is not installed"),
+    (FakePynvml(init_error=NVML_ERROR_DRIVER_NOT_LOADED), "the NVIDIA driver is not loaded (nvmlInit: Driver Not Loaded (NVML code 9))"),
+], ids=["no-nvidia-ml-py", "no-driver"])
+@pytest.mark.parametrize("pci_gpus", [0, 2])
+def test_a_selection_nvml_could_not_check_warns_naming_it(monkeypatch, sysfs, warned, lib, reason, pci_gpus):
+    for i in range(pci_gpus):
+        sysfs[2]("0000:%02x:00.0" % (0x18 + i), "0x10de", "0x030200")
+    done = run(monkeypatch, {"gpus": ["1", UUID_5], "allow_unavailable": True}, lib, sysfs)
+    assert not done.failed and done.result["gpus"] == [] and done.result["nvml"]["available"] is False
+    seen = "the PCI bus shows 2 NVIDIA GPU(s)" if pci_gpus else "the PCI bus shows no NVIDIA GPU"
+    assert warned == ["gpus: 1, %s could not be checked: NVML is unavailable on this host (%s); %s, no per-GPU facts were read"
+                      % (UUID_5, reason, seen)]
+
+
+def test_without_nvml_an_index_past_the_pci_gpus_fails_naming_them(monkeypatch, sysfs, warned):
+    sysfs[2]("0000:18:00.0", "0x10de", "0x030200")
+    sysfs[2]("0000:28:00.0", "0x10de", "0x030200")
+    done = run(monkeypatch, {"gpus": ["0", "2", "9"], "allow_unavailable": True}, None, sysfs)
+    assert done.failed and warned == []
+    assert done.result["msg"] == ("gpus: no GPU 2, 9 on this host; the PCI bus shows 2 NVIDIA GPU(s) (0000:18:00.0, 0000:28:00.0), "
+                                  "and NVML is unavailable on this host (nvidia-ml-py (pynvml) is not installed)")
+
+
+def test_a_selection_on_a_host_nvml_sees_no_gpu_on_warns_or_fails(monkeypatch, sysfs, warned):
+    tolerated = run(monkeypatch, {"gpus": ["0"], "allow_unavailable": True}, FakePynvml(gpus=[]), sysfs)
+    assert not tolerated.failed and tolerated.result["gpus"] == [] and tolerated.result["nvml"]["available"] is True
+    assert warned == ["gpus: 0 could not be checked: NVML sees no GPU on this host; the PCI bus shows no NVIDIA GPU, "
+                      "no per-GPU facts were read"]
+    strict = run(monkeypatch, {"gpus": ["0", UUID_5]}, FakePynvml(gpus=[]), sysfs)
+    assert strict.failed and strict.result["msg"] == (
+        "gpus: no GPU 0, %s on this host; NVML sees no GPU (allow_unavailable: true gathers facts on such a host with a warning)"
+        % UUID_5)
+
+
+def test_no_selection_warns_about_nothing(monkeypatch, sysfs, warned):
+    done = run(monkeypatch, {"allow_unavailable": True}, None, sysfs)
+    assert not done.failed and warned == []

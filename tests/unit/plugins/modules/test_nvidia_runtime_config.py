@@ -498,7 +498,7 @@ def test_containerd_warns_when_cri_is_disabled(run, tmp_path, monkeypatch):
     monkeypatch.setattr(nvidia_runtime_config.AnsibleModule, "warn", lambda self, msg: warnings.append(msg))
     conf = tmp_path / "config.toml"
     conf.write_text('version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n')
-    done = run(containerd(conf))
+    done = run(containerd(conf, runtime_path=sys.executable))  # a runtime that exists: no warning about it
     assert done.result["changed"] is True
     assert warnings == ["%s disables the CRI plugin (disabled_plugins); the runtime entry has no effect until it is enabled" % conf]
 
@@ -627,3 +627,76 @@ def test_merge_docker_leaves_its_input_alone():
     new = nvidia_runtime_config.merge_docker(data, "nvidia", "/y", False, "present")
     assert data == {"runtimes": {"nvidia": {"path": "/x"}}, "default-runtime": "nvidia"}
     assert new == {"runtimes": {"nvidia": {"path": "/y", "args": []}}}
+
+
+# --------------------------------------------------------------------------------------------- runtime_path
+# A runtime_path that is legal but not on the host is written with a warning (issue 24, class
+# 6); one that can never name a binary fails before anything changes.
+
+
+@pytest.fixture
+def warned(monkeypatch):
+    warnings = []
+    monkeypatch.setattr(nvidia_runtime_config.AnsibleModule, "warn", lambda self, msg: warnings.append(msg))
+    return warnings
+
+
+@pytest.mark.parametrize("make, where", [
+    (lambda tmp: str(tmp / "missing" / "nvidia-container-runtime"), "does not exist on this host"),
+    (lambda tmp: "/usr/local/nvidia/toolkit/nvidia-container-runtime-does-not-exist", "does not exist on this host"),
+    (str, "is not an executable file on this host"),  # the directory itself
+    (lambda tmp: str((tmp / "not-executable").write_text("#!/bin/sh\n") and tmp / "not-executable"), "is not an executable file on this host"),
+    (lambda tmp: "nvidia-container-runtime-not-on-path", "is not found on this host's PATH ("),
+])
+@pytest.mark.parametrize("engine, check", [("docker", False), ("containerd", False), ("docker", True), ("containerd", True)])
+def test_a_runtime_path_missing_on_the_host_is_written_with_a_warning(run, warned, tmp_path, make, where, engine, check):
+    runtime = make(tmp_path)
+    conf = tmp_path / ("daemon.json" if engine == "docker" else "config.toml")
+    done = run(dict(engine=engine, path=str(conf), runtime_path=runtime), check=check)
+    assert not done.failed and done.result["changed"] is True
+    assert conf.exists() is not check
+    assert len(warned) == 1
+    assert warned[0].startswith("runtime_path %s %s" % (runtime, where)), warned[0]
+    assert warned[0].endswith(": %s would not start containers that ask for the runtime nvidia until it exists (the "
+                              "nvidia-container-toolkit package installs /usr/bin/nvidia-container-runtime); the configuration "
+                              "is written anyway" % ("Docker" if engine == "docker" else "containerd"))
+
+
+def test_a_missing_default_runtime_warns_that_every_container_is_affected(run, warned, tmp_path):
+    done = run(docker(tmp_path / "daemon.json", runtime_path="/nonexistent/runtime", set_default=True))
+    assert not done.failed and warned == [
+        "runtime_path /nonexistent/runtime does not exist on this host: Docker would not start every container (it is the "
+        "default runtime) until it exists (the nvidia-container-toolkit package installs /usr/bin/nvidia-container-runtime); "
+        "the configuration is written anyway"]
+
+
+@pytest.mark.parametrize("runtime", [sys.executable, os.path.basename(sys.executable)])
+def test_a_runtime_path_that_exists_gets_no_warning(run, warned, tmp_path, monkeypatch, runtime):
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable))
+    assert not run(docker(tmp_path / "daemon.json", runtime_path=runtime)).failed and warned == []
+
+
+def test_removing_the_runtime_does_not_warn_about_its_path(run, warned, tmp_path):
+    conf = tmp_path / "daemon.json"
+    conf.write_text(json.dumps({"runtimes": {"nvidia": {"path": "/nonexistent/runtime"}}}))
+    done = run(docker(conf, runtime_path="/nonexistent/runtime", state="absent"))
+    assert done.result["changed"] is True and warned == []
+
+
+@pytest.mark.parametrize("runtime, why", [
+    ("usr/bin/nvidia-container-runtime", "is a relative path (it would depend on the engine's working directory)"),
+    ("./nvidia-container-runtime", "is a relative path (it would depend on the engine's working directory)"),
+    ("/usr/bin/nvidia-container-runtime ", "starts or ends with whitespace"),
+    (" /usr/bin/nvidia-container-runtime", "starts or ends with whitespace"),
+    ("/usr/bin/nvidia\ncontainer-runtime", "holds the control character '\\n' at position 15"),
+    ("/usr/bin/nvidia-container-runtime\x00", "holds the control character '\\x00' at position 33"),
+])
+@pytest.mark.parametrize("check", [False, True])
+def test_a_runtime_path_that_can_never_name_a_binary_fails_before_any_change(run, tmp_path, runtime, why, check):
+    conf = tmp_path / "daemon.json"
+    conf.write_text(USER_DAEMON)
+    done = run(docker(conf, runtime_path=runtime), check=check)
+    assert done.failed
+    assert done.result["msg"] == ("runtime_path %r %s; give an absolute path (for example /usr/bin/nvidia-container-runtime) or "
+                                  "a program name the engine looks up on its PATH; nothing was changed" % (runtime, why))
+    assert conf.read_text() == USER_DAEMON

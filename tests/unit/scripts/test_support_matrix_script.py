@@ -29,9 +29,9 @@ DATA = {
 MARKED = "%s\n%s\n"
 
 
-def _tree(tmp_path, data=DATA, role_page="# Role `demo`\n\n## Limits\n\n- Other limit.\n\n## Variables\n\nTable.\n"):
+def _tree(tmp_path, data=None, role_page="# Role `demo`\n\n## Limits\n\n- Other limit.\n\n## Variables\n\nTable.\n"):
     (tmp_path / "docs" / "roles").mkdir(parents=True)
-    (tmp_path / "docs" / "support.yml").write_text(yaml.safe_dump(data))
+    (tmp_path / "docs" / "support.yml").write_text(yaml.safe_dump(DATA if data is None else data))
     (tmp_path / "README.md").write_text("# Demo\n\nIntro.\n\n%s\nold\n%s\n\nMore.\n" % support_matrix.MATRIX)
     (tmp_path / "docs" / "support.md").write_text(
         "# Support\n\n" + MARKED % support_matrix.MATRIX + "\nProse.\n\n" + MARKED % support_matrix.DETAIL)

@@ -15,6 +15,9 @@ version_added: "0.1.0"
 description:
   - Reads each selected GPU's settings through NVML (nvidia-ml-py), compares them with the request
     and changes only what differs. Every option is optional; an option left out is left alone.
+  - Before NVML starts, judges what needs no GPU (the shapes, a power limit or clock not above
+    0, locked clocks with min above max, a GPU selector that is neither an index nor a uuid), so
+    such a value fails with its own message on every host, with or without a GPU.
   - Before any change, validates the whole request against what every selected GPU reports (a
     clock it does not support, a power limit outside its constraints, an unknown GPU). A bad
     request fails naming the GPU, the value and what is accepted, and no GPU is changed.
@@ -25,7 +28,10 @@ author:
   - llmfleet.deepseek maintainers (@llmfleet)
 options:
   gpus:
-    description: GPUs to manage, by index (V(0)) or uuid (V(GPU-...)). Empty means every GPU.
+    description:
+      - GPUs to manage, by index (V(0)) or uuid (V(GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), as
+        C(nvidia-smi -L) prints it). Empty means every GPU.
+      - Anything else is refused before NVML starts.
     type: list
     elements: str
     default: []
@@ -50,8 +56,8 @@ options:
     type: raw
   power_limit:
     description:
-      - Power limit in watts (an integer), or V(default) for the GPU's default limit. Must lie
-        within the GPU's min/max constraints.
+      - Power limit in watts (an integer above 0), or V(default) for the GPU's default limit.
+        Must lie within the GPU's min/max constraints.
     type: raw
   compute_mode:
     description: Compute mode.
@@ -128,7 +134,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.llmfleet.deepseek.plugins.module_utils import nvml
+from ansible_collections.llmfleet.deepseek.plugins.module_utils import gpu_settings, nvml
 
 
 def build_module():
@@ -139,105 +145,11 @@ def build_module():
             application_clocks=dict(type="raw"),
             locked_clocks=dict(type="raw"),
             power_limit=dict(type="raw"),
-            compute_mode=dict(type="str", choices=sorted(nvml.COMPUTE_MODE_IDS)),
+            compute_mode=dict(type="str", choices=sorted(gpu_settings.COMPUTE_MODES)),
             state_file=dict(type="path", default="/var/lib/llmfleet/nvidia-gpu-state.json"),
         ),
         supports_check_mode=True,
     )
-
-
-def _int(value):
-    if isinstance(value, bool):
-        raise ValueError(value)
-    return int(str(value).strip())
-
-
-class RequestError(Exception):
-    pass
-
-
-# option: (keyword meaning "back to the GPU's own state", keys of the map form, how to say it)
-_SHAPES = {
-    "power_limit": ("default", None, "watts as an integer, or 'default'"),
-    "application_clocks": ("default", ("graphics", "memory"), "{memory: MHz, graphics: MHz} or 'default'"),
-    "locked_clocks": ("reset", ("max", "min"), "{min: MHz, max: MHz} or 'reset'"),
-}
-
-
-def _parse_shaped(name, value):
-    keyword, keys, accepted = _SHAPES[name]
-    if value == keyword:
-        return keyword
-    try:
-        if keys is None:
-            return _int(value)
-        if tuple(sorted(value)) != keys:
-            raise ValueError(value)
-        return dict((key, _int(value[key])) for key in keys)
-    except (TypeError, ValueError, AttributeError):
-        raise RequestError("%s: %r is not accepted; give %s" % (name, value, accepted))
-
-
-def parse_request(params):
-    """The options as {setting: value}: dicts of ints, 'default'/'reset' markers, or ints.
-    Raises RequestError for shapes no GPU could accept."""
-    req = {}
-    for name in ("persistence_mode", "compute_mode"):
-        if params.get(name) is not None:
-            req[name] = params[name]
-    for name in _SHAPES:
-        if params.get(name) is not None:
-            req[name] = _parse_shaped(name, params[name])
-    return req
-
-
-def desired_for(gpu, request):
-    """(desired settings, problems) for one GPU, given its facts (nvml.NvmlSession.read_gpu)."""
-    name = "GPU %d (%s)" % (gpu["index"], gpu["uuid"])
-    want, problems = {}, []
-    for key, value in request.items():
-        if key == "power_limit":
-            low, high = gpu["power_limit_min_w"], gpu["power_limit_max_w"]
-            if value == "default":
-                value = gpu["power_limit_default_w"]
-            if value is None or low is None or high is None:
-                problems.append("%s: power_limit cannot be managed here (the GPU reports no power limit constraints)" % name)
-                continue
-            if not low <= value <= high:
-                problems.append("%s: power_limit %s W is outside what it accepts (%s-%s W)" % (name, value, low, high))
-                continue
-        elif key == "application_clocks":
-            if value == "default":
-                value = dict(gpu["default_application_clocks"])
-                if None in value.values():
-                    problems.append("%s: application_clocks cannot be managed here (no default application clocks reported)" % name)
-                    continue
-            else:
-                mems = gpu["supported_memory_clocks"]
-                if value["memory"] not in mems:
-                    problems.append("%s: application_clocks memory %s MHz is not supported; supported: %s"
-                                    % (name, value["memory"], ", ".join(str(m) for m in mems) or "none"))
-                    continue
-                graphics = gpu["supported_graphics_clocks"].get(str(value["memory"]), [])
-                if value["graphics"] not in graphics:
-                    problems.append("%s: application_clocks graphics %s MHz is not supported at memory %s MHz; "
-                                    "supported: %s-%s MHz in the steps nvidia_gpu_info lists"
-                                    % (name, value["graphics"], value["memory"], min(graphics), max(graphics)))
-                    continue
-        elif key == "locked_clocks" and value != "reset":
-            all_graphics = [c for clocks in gpu["supported_graphics_clocks"].values() for c in clocks]
-            low, high = (min(all_graphics) if all_graphics else None), gpu["max_clocks"]["graphics"]
-            if low is None or high is None:
-                problems.append("%s: locked_clocks cannot be managed here (no graphics clock range reported)" % name)
-                continue
-            if value["min"] > value["max"] or value["min"] < low or value["max"] > high:
-                problems.append("%s: locked_clocks %s-%s MHz is not accepted; min <= max, both within %s-%s MHz"
-                                % (name, value["min"], value["max"], low, high))
-                continue
-        elif key == "locked_clocks":
-            value = None
-        want[key] = value
-    return want, problems
 
 
 class GpuSettings:
@@ -270,10 +182,12 @@ class GpuSettings:
     def run(self):
         started = time.monotonic()
         params = self.module.params
-        try:
-            request = parse_request(params)
-        except RequestError as exc:
-            self.fail(str(exc))
+        # Everything that needs no GPU is judged before NVML starts, so a bad value gets its own
+        # message on every host, GPU or not.
+        request, problems = gpu_settings.parse_request(params)
+        problems = gpu_settings.selector_problems(params["gpus"]) + problems
+        if problems:
+            self.fail("; ".join(problems))
         try:
             lib = self.loader()
         except ImportError:
@@ -296,7 +210,7 @@ class GpuSettings:
         plans, problems = [], []
         for index, handle in chosen:
             facts = session.read_gpu(index, handle)
-            want, bad = desired_for(facts, request)
+            want, bad = gpu_settings.desired_for(facts, request)
             problems.extend(bad)
             now = nvml.read_settings(session, handle)
             now["locked_clocks"] = state.get(facts["uuid"])

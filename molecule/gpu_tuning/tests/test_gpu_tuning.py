@@ -56,8 +56,10 @@ def test_gpu_step_skipped_with_its_message():
 @pytest.mark.parametrize("extra, named", [
     ('{"gpu_tuning_profile": "turbo"}', "profile 'turbo'"),
     ('{"gpu_tuning_power_cap_w": 0}', "power_capped needs gpu_tuning_power_cap_w > 0"),
-    ('{"gpu_tuning_power_limit": "lots"}', '"power_limit": "lots"'),
-    ('{"gpu_tuning_application_clocks": {"memory": 2619}}', '"application_clocks": {"memory": 2619}'),
+    ('{"gpu_tuning_power_limit": "lots"}', "gpu_tuning_power_limit: 'lots' is not accepted"),
+    ('{"gpu_tuning_application_clocks": {"memory": 2619}}', "gpu_tuning_application_clocks: {'memory': 2619} is not accepted"),
+    ('{"gpu_tuning_locked_clocks": {"min": 2000, "max": 1000}}', "min 2000 MHz is above max 1000 MHz"),
+    ('{"gpu_tuning_gpus": ["GPU0"]}', "gpu_tuning_gpus: 'GPU0' is not a GPU index"),
     ('{"gpu_tuning_boot_unit": "sometimes"}', "gpu_tuning_boot_unit"),
 ])
 def test_bad_input_fails_before_any_change(host, extra, named):

@@ -118,7 +118,7 @@ def test_selection_changes_only_the_selected_gpus(run):
      "GPU 1 (GPU-00000000-0000-4000-8000-000000000001): application_clocks memory 3000 MHz is not supported; supported: 2619, 1593"),
     ({"application_clocks": {"memory": 2619, "graphics": 1981}},
      "application_clocks graphics 1981 MHz is not supported at memory 2619 MHz; supported: 345-1980 MHz"),
-    ({"locked_clocks": {"min": 1900, "max": 1800}}, "locked_clocks 1900-1800 MHz is not accepted; min <= max, both within 345-1980 MHz"),
+    ({"locked_clocks": {"min": 1900, "max": 1990}}, "locked_clocks 1900-1990 MHz is not accepted; min <= max, both within 345-1980 MHz"),
     ({"locked_clocks": {"min": 300, "max": 1800}}, "locked_clocks 300-1800 MHz is not accepted"),
 ])
 def test_a_request_one_gpu_cannot_take_changes_no_gpu(run, args, message):
@@ -147,9 +147,52 @@ def test_malformed_options_fail_before_nvml_starts(run, args, message):
 
 def test_unknown_uuid_names_what_exists(run):
     lib = FakePynvml()
-    done = run({"gpus": ["GPU-missing"], "power_limit": 500}, lib)
-    assert done.failed and done.result["msg"].startswith("gpus: no GPU GPU-missing on this host; it has 1 GPU(s)")
+    missing = "GPU-0000dead-0000-4000-8000-000000000000"
+    done = run({"gpus": [missing], "power_limit": 500}, lib)
+    assert done.failed and done.result["msg"].startswith("gpus: no GPU %s on this host; it has 1 GPU(s)" % missing)
     assert lib.setters_called() == []
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"locked_clocks": {"min": 2000, "max": 1000}},
+     "locked_clocks: {'min': 2000, 'max': 1000} is not accepted; min 2000 MHz is above max 1000 MHz"),
+    ({"power_limit": 0}, "power_limit: 0 is not accepted; give watts above 0, or 'default'"),
+    ({"power_limit": "-300"}, "power_limit: '-300' is not accepted; give watts above 0"),
+    ({"application_clocks": {"memory": 0, "graphics": 1980}}, "clocks are MHz above 0 (memory)"),
+    ({"locked_clocks": {"min": -5, "max": 1000}}, "clocks are MHz above 0 (min)"),
+    ({"gpus": ["GPU0"]}, "gpus: 'GPU0' is not a GPU index (0, 1, ...) or a GPU uuid"),
+    ({"gpus": ["0", "gpu-5b9c"]}, "gpus: 'gpu-5b9c' is not a GPU index"),
+    ({"gpus": ["1", "1"]}, "gpus: 1 named more than once"),
+])
+@pytest.mark.parametrize("lib", [
+    FakePynvml(),
+    FakePynvml(init_error=NVML_ERROR_DRIVER_NOT_LOADED),
+    None,
+], ids=["gpu", "no-driver", "no-nvidia-ml-py"])
+def test_values_no_gpu_could_take_get_their_own_message_on_every_host(run, args, message, lib):
+    """Judged before NVML starts: the same message on a GPU host, on a host whose driver is not
+    loaded, and on a host without nvidia-ml-py - never 'NVML unavailable'."""
+    done = run(dict({"power_limit": 500}, **args), lib)
+    assert done.failed
+    assert message in done.result["msg"], done.result["msg"]
+    assert "NVML" not in done.result["msg"] and "nvidia-ml-py" not in done.result["msg"]
+    if lib is not None:
+        assert lib.calls == []
+
+
+def test_every_problem_is_named_at_once(run):
+    done = run({"gpus": ["x"], "power_limit": 0, "locked_clocks": {"min": 3, "max": 2}}, FakePynvml())
+    assert done.failed
+    for part in ("gpus: 'x'", "power_limit: 0", "min 3 MHz is above max 2 MHz"):
+        assert part in done.result["msg"]
+
+
+def test_well_formed_values_still_reach_the_gpu_checks(run):
+    """A uuid and a float that is a whole number are accepted."""
+    lib = FakePynvml()
+    done = run({"gpus": ["GPU-00000000-0000-4000-8000-000000000000"], "power_limit": 500.0}, lib)
+    assert not done.failed, done.result
+    assert done.result["gpus"][0]["changes"] == {"power_limit": {"before": 700, "after": 500}}
 
 
 def test_a_gpu_that_does_not_take_the_value_fails_the_read_back(run):

@@ -127,7 +127,11 @@ class Judge(object):
         if value in ("", None) and empty:
             return
         scheme = value.split(":", 1)[0].lower() if isinstance(value, str) else None
-        ok = scheme in schemes and _URL.match(value) and (scheme == "file" or not value.split("://", 1)[1].startswith("/"))
+        if scheme == "file" and scheme in schemes:
+            # apt and get_url read file:/path and file:///path (a local or mounted repository).
+            ok = bool(re.match(r"^file:(///|/(?!/))[^\s]*$", value))
+        else:
+            ok = scheme in schemes and _URL.match(value) and not value.split("://", 1)[1].startswith("/")
         if not ok:
             listed = ["%s://" % s for s in schemes]
             listed = listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
@@ -330,7 +334,7 @@ PRE_TURING = ("kepler", "maxwell", "pascal", "volta")
 def nvidia_driver(values, context):
     j = Judge(values)
     for name in ("nvidia_driver_cuda_repo_url", "nvidia_driver_cuda_repo_key_url"):
-        j.url(name)
+        j.url(name, schemes=("http", "https", "file"))
     checksum = values.get("nvidia_driver_cuda_repo_key_checksum")
     if checksum and not (isinstance(checksum, str) and re.match(r"^sha256:[0-9a-fA-F]{64}$", checksum)):
         j.add("nvidia_driver_cuda_repo_key_checksum", "is not accepted; give \"sha256:<64 hex>\" of the key file, or empty")
@@ -355,7 +359,7 @@ def nvidia_container_toolkit(values, context):
     j = Judge(values)
     for name in ("nvidia_container_toolkit_repo_url", "nvidia_container_toolkit_repo_key_url",
                  "nvidia_container_toolkit_docker_repo_url", "nvidia_container_toolkit_docker_repo_key_url"):
-        j.url(name)
+        j.url(name, schemes=("http", "https", "file"))
     for name in ("nvidia_container_toolkit_docker_config", "nvidia_container_toolkit_containerd_config",
                  "nvidia_container_toolkit_cdi_spec"):
         j.absolute_path(name, empty=False)

@@ -203,4 +203,3 @@ def test_a_bad_serving_batch_stops_every_host_in_play_1(tmp_path):
     assert ("site.yml: llmfleet_serve_batch: '0' is not accepted; give a number of hosts (1 or more) or a share like "
             "\"25%\" (1% to 100%). Nothing was changed.") in (failure_of("h1", out) or failure_of("h2", out))
     assert "checked on" not in out
-

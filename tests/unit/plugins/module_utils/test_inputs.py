@@ -356,3 +356,20 @@ def test_site_settings_refused(values, message):
 ])
 def test_site_settings_accepted(values):
     assert inputs.input_problems("site", values)["problems"] == []
+
+
+@pytest.mark.parametrize("role, over", [
+    ("nvidia_container_toolkit", {"nvidia_container_toolkit_repo_url": "file:/srv/fixture-repo",
+                                  "nvidia_container_toolkit_repo_key_url": "file:///srv/fixture-repo/gpgkey"}),
+    ("nvidia_driver", {"nvidia_driver_cuda_repo_url": "file:///srv/cuda", "nvidia_driver_cuda_repo_key_url": "file:/srv/cuda/key.pub"}),
+])
+def test_local_repositories_are_urls_too(role, over):
+    """apt reads file:/path and file:///path (a mounted or local repository: the Molecule
+    scenarios' fixture repositories are such)."""
+    assert judge(role, **over)["problems"] == []
+
+
+@pytest.mark.parametrize("value", ["file:srv/repo", "file://host/srv/repo", "file:/srv/my repo"])
+def test_file_urls_need_an_absolute_local_path(value):
+    problems = judge("nvidia_container_toolkit", nvidia_container_toolkit_repo_url=value)["problems"]
+    assert len(problems) == 1 and "is not a URL; give an http://, https:// or file:// URL" in problems[0], problems

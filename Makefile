@@ -96,7 +96,7 @@ molecule: venv deps sslyze
 	done; exit $$rc
 
 test:
-	@export LLMFLEET_TIMINGS=$$(mktemp); rc=0; \
+	@export LLMFLEET_TIMINGS=$$(mktemp) LLMFLEET_FAILURES=$$(mktemp); rc=0; \
 	$(STAGE) venv $(MAKE) --no-print-directory venv || exit 1; \
 	$(STAGE) deps $(MAKE) --no-print-directory deps || exit 1; \
 	$(STAGE) lint $(MAKE) --no-print-directory lint || rc=1; \
@@ -105,7 +105,7 @@ test:
 	$(STAGE) unit $(MAKE) --no-print-directory unit || rc=1; \
 	$(STAGE) integration $(MAKE) --no-print-directory integration || rc=1; \
 	$(STAGE) molecule $(MAKE) --no-print-directory molecule || rc=1; \
-	echo "== timings"; cat $$LLMFLEET_TIMINGS; rm -f $$LLMFLEET_TIMINGS; exit $$rc
+	echo "== timings"; cat $$LLMFLEET_TIMINGS; cat $$LLMFLEET_FAILURES; rm -f $$LLMFLEET_TIMINGS $$LLMFLEET_FAILURES; exit $$rc
 
 lab: venv deps
 	scripts/lab.sh up

@@ -49,8 +49,10 @@ def _type(spec):
 
 
 def render_table(spec_file):
-    """The markdown table (a string) for the `main` entry point of an argument_specs file."""
-    specs = yaml.safe_load(pathlib.Path(spec_file).read_text())["argument_specs"]["main"]
+    """The markdown table (a string) for the `main` entry point of an argument_specs file (or its
+    only entry point: fleet_defaults names its `shared`, so that no role gains a check task)."""
+    entries = yaml.safe_load(pathlib.Path(spec_file).read_text())["argument_specs"]
+    specs = entries["main"] if "main" in entries else next(iter(entries.values()))
     lines = ["| Variable | Type | Default | Description |", "| --- | --- | --- | --- |"]
     for name, spec in specs.get("options", {}).items():
         desc = spec.get("description", "")

@@ -22,6 +22,9 @@ def render(**overrides):
         "nginx_tls_drain_file": "/var/lib/llmfleet/edge/drain",
         "nginx_tls_access_log": "/var/log/nginx/llmfleet-access.log",
         "nginx_tls_status_port": 8099,
+        # The ports default to fleet_defaults' llmfleet_ports (templates, left out above).
+        "nginx_tls_https_port": 443,
+        "nginx_tls_http_port": 80,
         "__version": "1.22.1",
         "__nginx_tls_stapling": False,
         "__nginx_tls_ocsp_uri": "",

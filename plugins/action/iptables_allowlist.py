@@ -30,6 +30,11 @@ NETWORK = ("ssh", "paramiko", "paramiko_ssh", "ansible.builtin.ssh", "ansible.bu
 # Seconds waited past rollback_timeout before looking again: the host's clock started when the
 # module armed the watcher, a little after this plugin's.
 ROLLBACK_MARGIN = 5
+# The connection timeout assumed when the play sets none (Ansible's own default, 10 s).
+CONNECTION_TIMEOUT = 10
+# After a rollback: how often, and how many seconds apart, the plugin tries to reach the host again.
+RECONNECT_ATTEMPTS = 3
+RECONNECT_PAUSE = 2
 
 
 class ActionModule(ActionBase):
@@ -121,7 +126,7 @@ class ActionModule(ActionBase):
         value = to_text(res.get("stdout")).strip()
         return value if res.get("rc") == 0 and len(value.split()) == 4 else ""
 
-    def _after_rollback(self, marker, task_vars, attempts=3):
+    def _after_rollback(self, marker, task_vars, attempts=RECONNECT_ATTEMPTS):
         """Connect again once the host's deadline has passed and read the watcher's record."""
         error = None
         for _attempt in range(attempts):
@@ -129,7 +134,7 @@ class ActionModule(ActionBase):
                 res = self._command(["cat", marker], task_vars)
             except AnsibleError as e:
                 error = to_text(e)
-                time.sleep(2)
+                time.sleep(RECONNECT_PAUSE)
                 continue
             if res.get("rc") == 0:
                 return "the host put the previous rules back (%s) and is reachable again" % to_text(res.get("stdout")).strip()
@@ -150,7 +155,7 @@ class ActionModule(ActionBase):
             result.update(failed=True, changed=False, msg=to_text(e))
             return result
         timeout = opts["rollback_timeout"]
-        conn_timeout = int(self._play_context.timeout or 10)
+        conn_timeout = int(self._play_context.timeout or CONNECTION_TIMEOUT)
         if timeout > 0 and not local and timeout < conn_timeout + MODULE_MARGIN:
             result.update(failed=True, changed=False, msg=(
                 "rollback_timeout (%d s) must exceed the connection timeout (%d s) plus %d s, or a working "

@@ -49,6 +49,29 @@ MARKER_COMMENT = "llmfleet-deepseek-iptables_allowlist"
 # Under default_deny, IPv6 needs neighbour discovery and the ICMPv6 errors (RFC 4890) or it
 # stops working altogether; IPv4's errors arrive as RELATED.
 ICMPV6_TYPES = (1, 2, 3, 4, 133, 134, 135, 136)
+# Seconds every iptables-restore (the module's --test, apply and undo, the rollback watcher's)
+# waits for the xtables lock that another iptables command (Docker's, a boot-time loader's) holds,
+# before it gives up (its -w).
+XTABLES_LOCK_WAIT = 10
+
+# The module's options with their types and defaults: the module's argument spec, and the
+# defaults the action plugin's controller-side check (validate_args) applies. The order is the
+# one error messages list them in.
+ARGUMENT_SPEC = dict(
+    rules=dict(type="list", elements="dict", default=[]),
+    chain=dict(type="str", default="LLMFLEET-INPUT"),
+    policy=dict(type="str", default="drop", choices=["drop", "reject"]),
+    ssh_guard=dict(type="bool", default=True),
+    ssh_port=dict(type="int", default=22),
+    docker_user=dict(type="bool", default=False),
+    # Seconds the controller has to confirm a change over a new connection (0: no rollback).
+    rollback_timeout=dict(type="int", default=30),
+    default_deny=dict(type="bool", default=False),
+    state=dict(type="str", default="present", choices=["present", "absent"]),
+    persist_dir=dict(type="path"),
+    ssh_connection=dict(type="str", default=""),
+    validate_only=dict(type="bool", default=False),
+)
 
 
 class AllowlistError(ValueError):
@@ -172,8 +195,7 @@ def validate_options(chain, ssh_port, rollback_timeout, ssh_connection=""):
 
 
 # The module's options as the action plugin receives them (templated, not yet typed).
-OPTIONS = ("rules", "chain", "policy", "ssh_guard", "ssh_port", "docker_user", "rollback_timeout",
-           "default_deny", "state", "persist_dir", "ssh_connection", "validate_only")
+OPTIONS = tuple(ARGUMENT_SPEC)
 _TRUE = ("yes", "on", "1", "true", "y", "t")
 _FALSE = ("no", "off", "0", "false", "n", "f", "")
 
@@ -204,20 +226,24 @@ def validate_args(args):
     unknown = sorted(set(args) - set(OPTIONS))
     if unknown:
         raise AllowlistError("unknown option(s) %s; the options are %s" % (", ".join(unknown), ", ".join(OPTIONS)))
+
+    def given(name):
+        return args.get(name, ARGUMENT_SPEC[name].get("default"))
+
     out = {
         "rules": args.get("rules") if args.get("rules") is not None else [],
-        "chain": args.get("chain", "LLMFLEET-INPUT"),
-        "policy": args.get("policy", "drop"),
-        "state": args.get("state", "present"),
+        "chain": given("chain"),
+        "policy": given("policy"),
+        "state": given("state"),
         "ssh_connection": args.get("ssh_connection") or "",
         "persist_dir": args.get("persist_dir"),
     }
-    for name, default in (("ssh_guard", True), ("docker_user", False), ("default_deny", False), ("validate_only", False)):
-        out[name] = _bool_arg(name, args.get(name, default))
-    out["ssh_port"] = _int_arg("ssh_port", args.get("ssh_port", 22), "a port, 1-65535")
-    out["rollback_timeout"] = _int_arg("rollback_timeout", args.get("rollback_timeout", 30),
-                                       "0 (off) or a number of seconds")
-    for name, choices in (("policy", ("drop", "reject")), ("state", ("present", "absent"))):
+    for name in ("ssh_guard", "docker_user", "default_deny", "validate_only"):
+        out[name] = _bool_arg(name, given(name))
+    out["ssh_port"] = _int_arg("ssh_port", given("ssh_port"), "a port, 1-65535")
+    out["rollback_timeout"] = _int_arg("rollback_timeout", given("rollback_timeout"), "0 (off) or a number of seconds")
+    for name in ("policy", "state"):
+        choices = ARGUMENT_SPEC[name]["choices"]
         if out[name] not in choices:
             raise AllowlistError("%s %r is not one of %s" % (name, out[name], ", ".join(choices)))
     if not isinstance(out["ssh_connection"], str):
@@ -521,6 +547,12 @@ def persist_text(state):
         out += state["chains"][name]
     out.append("COMMIT")
     return "\n".join(out) + "\n"
+
+
+def restore_argv(restore, test=False):
+    """The iptables-restore command line for one transaction on stdin: it changes only the chains
+    the transaction names (--noflush), and with test only checks it (--test) and commits nothing."""
+    return [restore, "-w", str(XTABLES_LOCK_WAIT)] + (["--test"] if test else []) + ["--noflush"]
 
 
 def parse_ssh_connection(value):

@@ -71,9 +71,19 @@ options:
         package that provides it, before anything is pruned.
     type: path
     default: gpgv
-notes:
-  - Supports check mode (O(state=present) reports the manifest it would write) and diff
-    (the manifest's lines before and after).
+attributes:
+  check_mode:
+    support: full
+    description:
+      - O(state=present) reports the manifest it would write and writes nothing; O(state=verified)
+        checks as usual and reports the files O(prune) would remove without removing them.
+  diff_mode:
+    support: full
+    description: O(state=present) - the manifest's lines before and after.
+  platform:
+    description: Reads and writes plain files; C(gpgv) for the signature.
+extends_documentation_fragment:
+  - llmfleet.deepseek.attributes.posix
 seealso:
   - name: Air-gapped installs
     description: docs/airgap.md in the collection - build, transfer, verify, install.
@@ -140,7 +150,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmfleet.deepseek.plugins.module_utils import bundle
+from ansible_collections.llmfleet.deepseek.plugins.module_utils import bundle, c_locale
 
 
 def _read(path, errors="strict"):
@@ -195,8 +205,9 @@ def _check_signature(module, root, keyring, gpgv):
         module.fail_json(msg="bundle %s: keyring %s is not a file (the bundle key you trust, gpg --export)" % (root, keyring))
     home = tempfile.mkdtemp(prefix="llmfleet-gpgv-")
     try:
-        rc, out, err = module.run_command(
-            [gpgv, "--homedir", home, "--status-fd", "1", "--keyring", keyring, signature, manifest], handle_exceptions=False)
+        rc, out, err = c_locale.run(
+            module, [gpgv, "--homedir", home, "--status-fd", "1", "--keyring", keyring, signature, manifest],
+            handle_exceptions=False)
     except OSError as exc:
         module.fail_json(msg="gpgv: the program %s could not be run (%s); install the package %s, or set gpgv to the path of "
                              "the gpgv program" % (gpgv, exc.strerror or exc, GPGV_PACKAGES))

@@ -95,16 +95,13 @@ options:
     description: C(false) probes once and reports, without waiting or failing.
     type: bool
     default: true
+extends_documentation_fragment:
+  - llmfleet.deepseek.attributes.read_only
 attributes:
   check_mode:
-    support: full
     description: Probes once and reports, without waiting or failing; bad options fail as they do outside check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
 notes:
   - Uses Ansible's own HTTP client (no extra Python package on the host).
-  - Supports check mode (one probe, no wait).
 seealso:
   - name: trtllm-serve
     description: TensorRT-LLM's OpenAI-compatible server.

@@ -163,9 +163,9 @@ attributes:
     support: full
     description: The owned chains and jumps, per family, before and after, as C(iptables-save) prints them; and each persisted file that changes.
   platform:
-    support: full
-    platforms: posix
     description: Linux with iptables 1.8 (nf_tables or legacy backend) and conntrack.
+extends_documentation_fragment:
+  - llmfleet.deepseek.attributes.posix
 requirements:
   - C(iptables) 1.8 or later on the managed host (C(ip6tables) for IPv6; without it, or with IPv6
     off in the kernel, only IPv4 is managed and the result says so).
@@ -263,58 +263,18 @@ transactions:
   type: dict
 """
 
+import copy
 import json
 import os
 import sys
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.llmfleet.deepseek.plugins.module_utils import c_locale
 from ansible_collections.llmfleet.deepseek.plugins.module_utils import iptables as ipt
+from ansible_collections.llmfleet.deepseek.plugins.module_utils import iptables_rollback
 
 ROLLBACK_DIR = "/run/llmfleet/firewall"
-
-# Runs apart from the module (a transient systemd unit, or a detached process): restores the
-# saved state unless the cookie is taken away (the controller's confirmation) before the deadline.
-WATCHER = r"""
-import json, os, shutil, subprocess, sys, time
-
-
-def main(cookie, deadline, marker, spec_path):
-    with open(spec_path) as f:
-        spec = json.load(f)
-    try:
-        while time.time() < deadline:
-            if not os.path.exists(cookie):
-                return
-            time.sleep(0.2)
-        try:
-            os.rename(cookie, cookie + ".rollback")
-        except OSError:
-            return
-        rcs = []
-        for restore, path in spec["restores"]:
-            with open(path, "rb") as f:
-                rcs.append(subprocess.call([restore, "-w", "10", "--noflush"], stdin=f))
-        for dest, backup in spec["files"]:
-            if backup:
-                shutil.copy2(backup, dest + ".llmfleet-rollback")
-                os.rename(dest + ".llmfleet-rollback", dest)
-            elif os.path.exists(dest):
-                os.remove(dest)
-        with open(marker, "w") as f:
-            f.write("rolled back at %d, restore exit codes %s\n" % (time.time(), rcs))
-        os.remove(cookie + ".rollback")
-    finally:
-        for path in spec["cleanup"] + [spec_path]:
-            if os.path.exists(path):
-                os.remove(path)
-
-
-main(sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4])
-"""
-
-DETACH = ('if command -v setsid >/dev/null 2>&1; then setsid -f "$@"; else nohup "$@" & fi '
-          '</dev/null >/dev/null 2>&1')
 
 
 class Allowlist(object):
@@ -326,7 +286,9 @@ class Allowlist(object):
     # --- reading ------------------------------------------------------------------------------
 
     def _run(self, argv, data=None, check=True):
-        rc, out, err = self.module.run_command(argv, data=data, binary_data=True)
+        """Every command of the module, in the C locale (iptables-save's and --version's output is
+        parsed; the others' messages then read the same on every host)."""
+        rc, out, err = c_locale.run(self.module, argv, data=data, binary_data=True)
         if check and rc != 0:
             self.module.fail_json(msg="%s failed (exit %d): %s" % (" ".join(argv), rc, (err or out).strip()))
         return rc, out, err
@@ -492,7 +454,7 @@ class Allowlist(object):
         for family, plan in plans.items():
             path = os.path.join(base, "restore-%s-%s" % (stamp, family))
             self.write_private(path, plan["back"])
-            spec["restores"].append([plan["cmds"]["restore"], path])
+            spec["restores"].append([ipt.restore_argv(plan["cmds"]["restore"]), path])
             spec["cleanup"].append(path)
         for index, (dest, (before, _after)) in enumerate(sorted(files.items())):
             backup = None
@@ -506,19 +468,13 @@ class Allowlist(object):
         with open(cookie, "w") as f:
             f.write("confirm by removing this file within %d s\n" % timeout)
         deadline = time.time() + timeout
-        argv = [sys.executable, "-c", WATCHER, cookie, "%.3f" % deadline, marker, spec_path]
+        argv = iptables_rollback.watcher_argv(sys.executable, cookie, deadline, marker, spec_path)
+        unit = "llmfleet-firewall-rollback-%s" % stamp
         systemd_run = self.module.get_bin_path("systemd-run")
-        if systemd_run and os.path.isdir("/run/systemd/system"):
-            # A transient unit outlives the SSH session even where logind kills a session's
-            # processes at logout.
-            self._run([systemd_run, "--quiet", "--collect", "--unit",
-                       "llmfleet-firewall-rollback-%s" % stamp, "--"] + argv)
-            how = "systemd unit llmfleet-firewall-rollback-%s" % stamp
-        else:
-            # Detached: a session of its own (setsid -f forks and returns at once), no pipes
-            # back to this module.
-            self._run(["/bin/sh", "-c", DETACH, "llmfleet-firewall-rollback"] + argv)
-            how = "detached process"
+        if not os.path.isdir("/run/systemd/system"):
+            systemd_run = None
+        self._run(iptables_rollback.launch_argv(argv, unit, systemd_run))
+        how = "systemd unit %s" % unit if systemd_run else "detached process"
         return {"armed": True, "timeout": timeout, "cookie": cookie, "marker": marker,
                 "deadline": deadline, "watcher": how}
 
@@ -567,37 +523,29 @@ class Allowlist(object):
 
     # --- the run --------------------------------------------------------------------------------
 
-    def run(self):
+    def inputs(self):
+        """The rules, checked and normalised (none for state=absent); bad input fails here,
+        before any tool is looked up."""
         p = self.p
         try:
             ipt.validate_options(p["chain"], p["ssh_port"], p["rollback_timeout"], p["ssh_connection"])
-            rules = ipt.validate_rules(p["rules"] or [], p["ssh_port"], p["default_deny"]) \
+            return ipt.validate_rules(p["rules"] or [], p["ssh_port"], p["default_deny"]) \
                 if p["state"] == "present" else []
         except ipt.AllowlistError as e:
             self.module.fail_json(msg=str(e))
-        chain = p["chain"]
-        if p["validate_only"]:
-            return {"changed": False, "rules": self.rules_out(rules), "validated": True}
-        dchain = ipt.docker_chain_name(chain)
-        backend = self.backend()
-        cmds = self.commands(backend)
-        self.mixed_backends(backend)
-        guard, guard_info = self.guard()
-        if guard is not None:
-            guard_info["covered_by"] = self.covered(guard, rules)
-            if guard_info["covered_by"]:
-                guard = None
 
-        families = {}
-        plans = {}
-        targets = {}
-        before_text, after_text = [], []
+    def plan(self, backend, cmds, rules, guard):
+        """Per family: read what we own, render what we want, and the transaction between them
+        (and the one back, for the rollback). {families, plans, targets, before, after}."""
+        p = self.p
+        chain = p["chain"]
+        out = {"families": {}, "plans": {}, "targets": {}, "before": [], "after": []}
         for family in ipt.FAMILIES:
             if cmds[family] is None:
-                families[family] = {"managed": False, "reason": "ip6tables-%s tools not found" % backend}
+                out["families"][family] = {"managed": False, "reason": "ip6tables-%s tools not found" % backend}
                 continue
             if family == "ipv6" and not os.path.exists("/proc/net/if_inet6"):
-                families[family] = {"managed": False, "reason": "IPv6 is off in the kernel"}
+                out["families"][family] = {"managed": False, "reason": "IPv6 is off in the kernel"}
                 continue
             table = self.read(cmds[family])
             self.refuse_foreign(family, table)
@@ -607,72 +555,56 @@ class Allowlist(object):
                                            p["docker_user"], guard)
             else:
                 target = ipt.absent_state()
-            targets[family] = target
+            out["targets"][family] = target
             existing = set(table["chains"])
             tx = ipt.transaction(current, target, existing)
-            families[family] = {"managed": True, "changed": tx is not None,
-                                "rules": sum(len(v) for v in target["chains"].values())}
-            before_text.append("# %s\n%s" % (family, ipt.state_text(current)))
-            after_text.append("# %s\n%s" % (family, ipt.state_text(target)))
+            out["families"][family] = {"managed": True, "changed": tx is not None,
+                                       "rules": sum(len(v) for v in target["chains"].values())}
+            out["before"].append("# %s\n%s" % (family, ipt.state_text(current)))
+            out["after"].append("# %s\n%s" % (family, ipt.state_text(target)))
             if tx is not None:
                 after_exists = existing | set(target["chains"]) | set(parent for parent, _c in target["jumps"])
                 back = ipt.transaction(target, current, after_exists) or ""
-                plans[family] = {"tx": tx, "back": back, "cmds": cmds[family], "target": target}
-        if p["state"] == "present" and families.get("ipv6", {}).get("managed") is False \
+                out["plans"][family] = {"tx": tx, "back": back, "cmds": cmds[family], "target": target}
+        if p["state"] == "present" and out["families"].get("ipv6", {}).get("managed") is False \
                 and any(r["sources"]["ipv6"] for r in rules):
             self.warnings.append("rules list IPv6 sources but IPv6 is not managed here (%s)"
-                                 % families["ipv6"]["reason"])
+                                 % out["families"]["ipv6"]["reason"])
+        return out
 
-        changed = bool(plans)
-        result = {
-            "changed": changed,
-            "backend": backend,
-            "chain": chain,
-            "docker_chain": dchain,
-            "families": families,
-            "rules": self.rules_out(rules),
-            "ssh_guard": guard_info,
-            "rollback": {"armed": False, "timeout": p["rollback_timeout"]},
-            "persist": {},
-            "commands": dict((f, c) for f, c in cmds.items() if c),
-        }
-        if p["state"] == "present":
-            for family, target in targets.items():
-                result["persist"][family] = ipt.persist_text(target)
-        files = self.files_plan(result["persist"])
-        if files:
-            changed = result["changed"] = True
-            result["files"] = sorted(files)
-        if plans:
-            result["transactions"] = dict((f, plan["tx"]) for f, plan in plans.items())
-        if self.module._diff:
-            result["diff"] = [{"before": "\n".join(before_text), "after": "\n".join(after_text),
-                               "before_header": "%s (owned chains and jumps)" % chain,
-                               "after_header": "%s (owned chains and jumps)" % chain}]
-            for path, (before, after) in sorted(files.items()):
-                result["diff"].append({"before": before or "", "after": after or "",
-                                       "before_header": path if before is not None else "%s (absent)" % path,
-                                       "after_header": path if after is not None else "%s (absent)" % path})
+    def diff(self, plan, files):
+        """The owned chains and jumps of every family before and after, then each persisted file
+        that changes."""
+        header = "%s (owned chains and jumps)" % self.p["chain"]
+        diff = [{"before": "\n".join(plan["before"]), "after": "\n".join(plan["after"]),
+                 "before_header": header, "after_header": header}]
+        for path, (before, after) in sorted(files.items()):
+            diff.append({"before": before or "", "after": after or "",
+                         "before_header": path if before is not None else "%s (absent)" % path,
+                         "after_header": path if after is not None else "%s (absent)" % path})
+        return diff
 
-        # Every transaction is checked before any is applied (in check mode too: --test commits nothing).
+    def test_transactions(self, plans, result):
+        """iptables-restore --test of every transaction before any is applied (in check mode too:
+        --test commits nothing)."""
         for family, plan in plans.items():
-            rc, out, err = self._run([plan["cmds"]["restore"], "-w", "10", "--test", "--noflush"],
-                                     data=plan["tx"], check=False)
+            rc, out, err = self._run(ipt.restore_argv(plan["cmds"]["restore"], test=True), data=plan["tx"], check=False)
             if rc != 0:
                 self.module.fail_json(
                     msg="iptables-restore --test refused the %s transaction, nothing was changed: %s"
                     % (family, (err or out).strip()), transactions=result.get("transactions"))
-        if not changed or self.module.check_mode:
-            return self.finish(result)
 
-        if p["rollback_timeout"] > 0 and plans:
+    def apply(self, plans, files, result):
+        """Arm the rollback, apply each family's transaction and read it back (a family that fails
+        puts back what was applied), then write the persisted files."""
+        if self.p["rollback_timeout"] > 0 and plans:
             result["rollback"] = self.arm_rollback(plans, files)
         applied = []
         for family, plan in plans.items():
-            rc, out, err = self._run([plan["cmds"]["restore"], "-w", "10", "--noflush"], data=plan["tx"], check=False)
+            rc, out, err = self._run(ipt.restore_argv(plan["cmds"]["restore"]), data=plan["tx"], check=False)
             if rc == 0:
                 applied.append(family)
-                now = ipt.owned_state(self.read(plan["cmds"]), chain)
+                now = ipt.owned_state(self.read(plan["cmds"]), self.p["chain"])
                 if ipt.same_state(now, plan["target"]):
                     continue
                 err = "the rules read back differ from the ones rendered:\n%s" % ipt.state_text(now)
@@ -682,6 +614,51 @@ class Allowlist(object):
                 **result)
         # Written after the rules took; a rollback puts the previous files back with the rules.
         self.write_files(files)
+
+    def run(self):
+        p = self.p
+        rules = self.inputs()
+        chain = p["chain"]
+        if p["validate_only"]:
+            return {"changed": False, "rules": self.rules_out(rules), "validated": True}
+        backend = self.backend()
+        cmds = self.commands(backend)
+        self.mixed_backends(backend)
+        guard, guard_info = self.guard()
+        if guard is not None:
+            guard_info["covered_by"] = self.covered(guard, rules)
+            if guard_info["covered_by"]:
+                guard = None
+
+        plan = self.plan(backend, cmds, rules, guard)
+        plans = plan["plans"]
+        result = {
+            "changed": bool(plans),
+            "backend": backend,
+            "chain": chain,
+            "docker_chain": ipt.docker_chain_name(chain),
+            "families": plan["families"],
+            "rules": self.rules_out(rules),
+            "ssh_guard": guard_info,
+            "rollback": {"armed": False, "timeout": p["rollback_timeout"]},
+            "persist": {},
+            "commands": dict((f, c) for f, c in cmds.items() if c),
+        }
+        if p["state"] == "present":
+            for family, target in plan["targets"].items():
+                result["persist"][family] = ipt.persist_text(target)
+        files = self.files_plan(result["persist"])
+        if files:
+            result["changed"] = True
+            result["files"] = sorted(files)
+        if plans:
+            result["transactions"] = dict((f, one["tx"]) for f, one in plans.items())
+        if self.module._diff:
+            result["diff"] = self.diff(plan, files)
+
+        self.test_transactions(plans, result)
+        if result["changed"] and not self.module.check_mode:
+            self.apply(plans, files, result)
         return self.finish(result)
 
     @staticmethod
@@ -693,8 +670,7 @@ class Allowlist(object):
     def undo(self, plans, applied, result):
         for family in applied:
             if plans[family]["back"]:
-                self._run([plans[family]["cmds"]["restore"], "-w", "10", "--noflush"],
-                          data=plans[family]["back"], check=False)
+                self._run(ipt.restore_argv(plans[family]["cmds"]["restore"]), data=plans[family]["back"], check=False)
         cookie = result["rollback"].get("cookie")
         if cookie and os.path.exists(cookie):
             os.remove(cookie)
@@ -707,23 +683,7 @@ class Allowlist(object):
 
 
 def build_module():
-    return AnsibleModule(
-        argument_spec=dict(
-            rules=dict(type="list", elements="dict", default=[]),
-            chain=dict(type="str", default="LLMFLEET-INPUT"),
-            policy=dict(type="str", default="drop", choices=["drop", "reject"]),
-            ssh_guard=dict(type="bool", default=True),
-            ssh_port=dict(type="int", default=22),
-            docker_user=dict(type="bool", default=False),
-            rollback_timeout=dict(type="int", default=30),
-            default_deny=dict(type="bool", default=False),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-            validate_only=dict(type="bool", default=False),
-            ssh_connection=dict(type="str", default=""),
-            persist_dir=dict(type="path"),
-        ),
-        supports_check_mode=True,
-    )
+    return AnsibleModule(argument_spec=copy.deepcopy(ipt.ARGUMENT_SPEC), supports_check_mode=True)
 
 
 def main():

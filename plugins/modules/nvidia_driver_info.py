@@ -64,16 +64,11 @@ options:
         package, so include that pattern in O(packages).
     type: bool
     default: false
+extends_documentation_fragment:
+  - llmfleet.deepseek.attributes.read_only
+  - llmfleet.deepseek.attributes.posix
 attributes:
-  check_mode:
-    support: full
-    description: Only reads; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
   platform:
-    support: full
-    platforms: posix
     description: Debian and Ubuntu hosts (dpkg).
 notes:
   - Without a GPU on the PCI bus nothing can be loaded, so the gate is not checked
@@ -180,7 +175,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmfleet.deepseek.plugins.module_utils import driver, nvml
+from ansible_collections.llmfleet.deepseek.plugins.module_utils import c_locale, driver, nvml
 
 DPKG_FORMAT = "${binary:Package}\\t${Version}\\t${db:Status-Abbrev}\\n"
 
@@ -208,7 +203,8 @@ def load_nvml():
 
 
 class DriverInfo:
-    """Every read of the module; paths and the NVML loader are seams for the unit tests."""
+    """Every read of the module; paths and the NVML loader are seams for the unit tests. Every
+    command's output is parsed, so each runs in the C locale (c_locale.run)."""
 
     def __init__(self, module, nvml_loader=load_nvml, pci_root=nvml.PCI_DEVICES,
                  version_file=nvml.DRIVER_VERSION_FILE, efivar=driver.SECURE_BOOT_EFIVAR,
@@ -234,7 +230,7 @@ class DriverInfo:
     def secure_boot(self):
         mokutil = self._bin("mokutil")
         if mokutil:
-            rc, out, err = self.module.run_command([mokutil, "--sb-state"])
+            rc, out, err = c_locale.run(self.module, [mokutil, "--sb-state"])
             state = driver.parse_mokutil_sb_state(out + err, rc)
             if state["enabled"] is not None:
                 state["source"] = "mokutil"
@@ -252,7 +248,7 @@ class DriverInfo:
         modinfo = self._bin("modinfo")
         if not modinfo:
             return None
-        rc, out, dummy = self.module.run_command([modinfo, self.module.params["module_name"]])
+        rc, out, dummy = c_locale.run(self.module, [modinfo, self.module.params["module_name"]])
         return driver.parse_modinfo(out) if rc == 0 else None
 
     def packages(self):
@@ -261,7 +257,7 @@ class DriverInfo:
         if not wanted or not dpkg_query:
             return {}
         # Exit 1 only means some pattern matched nothing; what matched is on stdout.
-        dummy, out, dummy = self.module.run_command([dpkg_query, "-W", "-f", DPKG_FORMAT] + wanted)
+        dummy, out, dummy = c_locale.run(self.module, [dpkg_query, "-W", "-f", DPKG_FORMAT] + wanted)
         return driver.parse_dpkg_query(out)
 
     def services(self):
@@ -269,15 +265,15 @@ class DriverInfo:
         systemctl = self._bin("systemctl")
         if not units or not systemctl or not os.path.isdir(self.systemd_dir):
             return {}
-        rc, out, dummy = self.module.run_command(
-            [systemctl, "show", "-p", "Id,LoadState,ActiveState,UnitFileState", "--"] + units)
+        rc, out, dummy = c_locale.run(
+            self.module, [systemctl, "show", "-p", "Id,LoadState,ActiveState,UnitFileState", "--"] + units)
         return driver.parse_systemctl_show(out) if rc == 0 else {}
 
     def dkms(self):
         dkms = self._bin("dkms")
         if not dkms:
             return []
-        rc, out, dummy = self.module.run_command([dkms, "status"])
+        rc, out, dummy = c_locale.run(self.module, [dkms, "status"])
         return driver.parse_dkms_status(out) if rc == 0 else []
 
     def nvml(self):

@@ -127,6 +127,23 @@ def test_a_signed_untouched_bundle_verifies(monkeypatch, tree, gpg_key):
     assert result.result["signed_by"] == keys["bundle"][0] and result.result["files"] == 3 and not result.result["changed"]
 
 
+def test_gpgv_runs_in_the_c_locale(monkeypatch, tree, gpg_key):
+    """Its output is parsed (and quoted in messages): the real gpgv, with a spy on run_command."""
+    keys, sign = gpg_key
+    run(monkeypatch, dict(path=str(tree), state="present"))
+    sign(tree)
+    seen = []
+    real = bundle_manifest.AnsibleModule.run_command
+
+    def spy(self, args, **kwargs):
+        seen.append((os.path.basename(args[0]), kwargs.get("environ_update")))
+        return real(self, args, **kwargs)
+
+    monkeypatch.setattr(bundle_manifest.AnsibleModule, "run_command", spy)
+    assert not run(monkeypatch, dict(path=str(tree), keyring=str(keys["bundle"][1]))).failed
+    assert seen == [("gpgv", {"LANG": "C", "LC_ALL": "C"})]
+
+
 @pytest.mark.parametrize("tamper, expected", [
     (lambda root: (root / "apt" / "pool" / "nvidia-smi_535.261.03-1_amd64.deb").write_bytes(b"dea" + b"deb" * 999),
      "apt/pool/nvidia-smi_535.261.03-1_amd64.deb altered (sha256 "),

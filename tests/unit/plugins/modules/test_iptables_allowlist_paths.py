@@ -33,3 +33,19 @@ def test_absent_on_a_host_without_iptables_has_nothing_to_do(monkeypatch):
 def test_bad_input_fails_before_any_tool_is_looked_up(monkeypatch):
     done = _run(monkeypatch, False, rules=[{"port": 443, "proto": "sctp", "sources": []}])
     assert done.failed is True and done.result["msg"] == "rules[0] (port 443): proto 'sctp' is not one of tcp, udp"
+
+
+def test_every_iptables_command_runs_in_the_c_locale(monkeypatch):
+    """iptables --version's and iptables-save's output is parsed: FAKE tools, the calls recorded."""
+    calls = []
+
+    def run_command(self, args, **kwargs):
+        calls.append((args, kwargs.get("environ_update")))
+        return 0, "iptables v1.8.9 (nf_tables)\n", ""
+
+    monkeypatch.setattr(iptables_allowlist.AnsibleModule, "get_bin_path",
+                        lambda self, name, *a, **k: "/nonexistent/sbin/iptables" if name == "iptables" else None)
+    monkeypatch.setattr(iptables_allowlist.AnsibleModule, "run_command", run_command)
+    done = run_module(monkeypatch, iptables_allowlist, dict(rules=RULES, ssh_guard=False), iptables_allowlist.Allowlist)
+    assert done.failed and done.result["msg"] == "iptables-nft-save/-restore not found: install the iptables package"
+    assert calls == [(["/nonexistent/sbin/iptables", "--version"], {"LANG": "C", "LC_ALL": "C"})]

@@ -24,12 +24,14 @@ class FakeTools:
     def __init__(self, answers):
         self.answers = answers
         self.calls = []
+        self.environs = {}
 
     def get_bin_path(self, name, required=False, opt_dirs=None):
         return "/usr/bin/" + name if name in self.answers else None
 
     def run_command(self, args, **kwargs):
         self.calls.append(args)
+        self.environs[args[0].rsplit("/", 1)[-1]] = kwargs.get("environ_update")
         return self.answers[args[0].rsplit("/", 1)[-1]]
 
 
@@ -91,6 +93,13 @@ def test_coherent_hgx_host(monkeypatch, host):
     # dpkg-query got the patterns as arguments, not through a shell
     dpkg = [c for c in tools.calls if c[0].endswith("dpkg-query")][0]
     assert dpkg[-3:] == ["nvidia-*", "libnvidia-*", "linux-modules-nvidia-*"]
+
+
+def test_every_tool_runs_in_the_c_locale(monkeypatch, host):
+    """Their output is parsed: a German mokutil or dpkg-query would not be understood."""
+    tools = FakeTools(ALL_TOOLS)
+    run(monkeypatch, host, {"packages": ["nvidia-*"], "services": ["nvidia-persistenced.service"]}, tools)
+    assert tools.environs == dict((name, {"LANG": "C", "LC_ALL": "C"}) for name in ALL_TOOLS)
 
 
 def test_module_not_loaded_skips_nvml(monkeypatch, host):

@@ -8,6 +8,7 @@ import tomllib
 
 import pytest
 
+from ansible_collections.llmfleet.deepseek.plugins.module_utils import toml_edit
 from ansible_collections.llmfleet.deepseek.plugins.modules import nvidia_runtime_config
 from module_runner import run_module
 
@@ -585,9 +586,11 @@ def without_toml(monkeypatch):
     """The module imported on a Python with neither tomllib nor tomli; re-imported normally after."""
     monkeypatch.setitem(sys.modules, "tomllib", None)
     monkeypatch.setitem(sys.modules, "tomli", None)
+    importlib.reload(toml_edit)
     importlib.reload(nvidia_runtime_config)
     yield
     monkeypatch.undo()
+    importlib.reload(toml_edit)
     importlib.reload(nvidia_runtime_config)
 
 
@@ -602,24 +605,6 @@ def test_containerd_without_a_toml_parser_says_what_to_install(run, tmp_path, wi
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-
-def test_scan_toml_finds_tables_and_pairs():
-    text = ('a = 1\n[x."y.z"]  # c\n  k = "v"\n  d.e = [\n 1,\n ]\n[[arr]]\n  n = 1\n')
-    tables, pairs = nvidia_runtime_config.scan_toml(text)
-    assert [t["path"] for t in tables] == [[], ["x", "y.z"], ["arr"]]
-    assert tables[1]["raws"] == ["x", '"y.z"'] and tables[2]["array"] is True
-    assert [p["path"] for p in pairs] == [["a"], ["x", "y.z", "k"], ["x", "y.z", "d", "e"], None]
-    assert text[pairs[2]["value_start"]:pairs[2]["value_end"]] == "[\n 1,\n ]"
-
-
-def test_toml_set_and_delete_round_trip():
-    text = "[t]\n  a = 1\n"
-    added = nvidia_runtime_config.toml_set(text, ["t", "u", "b"], '"x"')
-    assert added == '[t]\n  a = 1\n\n  [t.u]\n    b = "x"\n'
-    assert nvidia_runtime_config.toml_delete(added, ["t", "u"]) == text
-    assert nvidia_runtime_config.toml_set(text, ["t", "a"], "2") == "[t]\n  a = 2\n"
-    assert nvidia_runtime_config.toml_delete(text, ["t", "a"]) == "[t]\n"
 
 
 def test_merge_docker_leaves_its_input_alone():

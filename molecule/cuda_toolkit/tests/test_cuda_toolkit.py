@@ -4,21 +4,21 @@ libraries found by the linker, the published fact, a mismatching nvcc refused wi
 reported, and bad input refused before any change."""
 import os
 import re
-import subprocess
+import sys
 
 import pytest
 
-SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "_shared"))
+import scenario  # noqa: E402  (molecule/_shared/scenario.py)
+
 PROFILE = "/etc/profile.d/llmfleet-cuda.sh"
 LDCONF = "/etc/ld.so.conf.d/llmfleet-cuda.conf"
 NVCC = "/usr/bin/nvcc"
 
 
 def _play(playbook, *args):
-    cmd = ["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO, playbook)] + list(args)
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
-    return run, " ".join((run.stdout + run.stderr).split())
+    run = scenario.playbook(playbook, *args, timeout=600)
+    return run, scenario.flat(run)
 
 
 def _state(host):

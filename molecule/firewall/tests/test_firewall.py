@@ -6,12 +6,12 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 
-import testinfra
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "_shared"))
+import scenario  # noqa: E402  (molecule/_shared/scenario.py)
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
 SERVER = "10.98.20.11"
 SERVER6 = "fd00:98:20::11"
 CONTROLLER = "10.98.20.1"
@@ -24,13 +24,11 @@ TIMED_OUT = "11"
 
 
 def from_client(name, port):
-    client = testinfra.get_host("ansible://%s" % name, ansible_inventory=INVENTORY)
-    return client.check_output(PROBE % (SERVER, port))
+    return scenario.node(name).check_output(PROBE % (SERVER, port))
 
 
 def from_client6(name, port):
-    client = testinfra.get_host("ansible://%s" % name, ansible_inventory=INVENTORY)
-    return client.check_output(PROBE6 % (SERVER6, port))
+    return scenario.node(name).check_output(PROBE6 % (SERVER6, port))
 
 
 def from_controller(port):
@@ -43,8 +41,7 @@ def from_controller(port):
 
 
 def playbook(name, *args):
-    cmd = ["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO, name)] + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    return scenario.playbook(name, *args, timeout=300)
 
 
 def owned(host):
@@ -77,8 +74,7 @@ def test_ipv6_clients_get_the_same_allowlist():
 def test_controller_keeps_ssh_through_the_guard_and_nothing_more():
     assert from_controller(22) == 0
     assert from_controller(443) in (11, 110)  # timed out: not in firewall_edge_sources
-    assert "-A LLMFLEET-INPUT -s %s/32 -p tcp -m tcp --dport 22 -j ACCEPT" % CONTROLLER in owned(
-        testinfra.get_host("ansible://fw-server", ansible_inventory=INVENTORY))
+    assert "-A LLMFLEET-INPUT -s %s/32 -p tcp -m tcp --dport 22 -j ACCEPT" % CONTROLLER in owned(_server())
 
 
 def test_rules_are_in_their_own_chain_and_docker_user(host):
@@ -114,7 +110,7 @@ def test_rules_come_back_after_a_reboot(host):
     deadline = time.time() + 90
     while time.time() < deadline and from_controller(22) != 0:
         time.sleep(1)
-    server = testinfra.get_host("ansible://fw-server", ansible_inventory=INVENTORY)
+    server = _server()
     server.run("systemctl is-system-running --wait")
     assert server.service("llmfleet-firewall.service").is_running or \
         server.run("systemctl is-active llmfleet-firewall.service").stdout.strip() == "active"
@@ -124,7 +120,7 @@ def test_rules_come_back_after_a_reboot(host):
 
 
 def test_a_change_that_cuts_the_controller_off_is_rolled_back():
-    server = testinfra.get_host("ansible://fw-server", ansible_inventory=INVENTORY)
+    server = _server()
     before = owned(server)
     saved = server.check_output("cat /etc/llmfleet/firewall/rules.ipv4")
     started = time.time()
@@ -166,7 +162,7 @@ def theirs(host):
 def _server():
     # Not the `host` fixture: pytest reorders fixture-parametrised tests, and these must run in
     # file order, after the tests above.
-    return testinfra.get_host("ansible://fw-server", ansible_inventory=INVENTORY)
+    return scenario.node("fw-server")
 
 
 def test_a_foreign_chain_survived_every_run_of_the_role():

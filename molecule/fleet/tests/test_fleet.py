@@ -12,36 +12,21 @@ import subprocess
 import sys
 
 import pytest
-import testinfra
 
-SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
-ROOT = os.path.abspath(os.path.join(SCENARIO, "..", ".."))
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "_shared"))
+import scenario  # noqa: E402  (molecule/_shared/scenario.py)
+from scenario import node as _node, recap as _recap  # noqa: E402
+
+ROOT = scenario.project_dir()
+INVENTORY = scenario.inventory()
+EPHEMERAL = scenario.ephemeral_dir()
 testinfra_hosts = ["fleet-node-1", "fleet-node-2"]
 # A no-op site.yml run may execute at most this many tasks per host (ok in the recap, skips not counted).
 TASK_BUDGET = 120
 
 
-def _play(playbook, *args):
-    cmd = ["ansible-playbook", "-i", INVENTORY, playbook] + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
-
-
 def _site(*args):
-    return _play(os.path.join(SCENARIO, "converge.yml"), *args)
-
-
-def _recap(run):
-    """{host: {ok, changed, ...}} from the PLAY RECAP."""
-    out = {}
-    for name, fields in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", run.stdout, re.M):
-        out[name] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", fields)}
-    return out
-
-
-def _node(name):
-    return testinfra.get_host("ansible://" + name, ansible_inventory=INVENTORY)
+    return scenario.playbook("converge.yml", *args)
 
 
 @pytest.fixture(scope="module")
@@ -115,15 +100,7 @@ def test_the_run_recorded_its_converge_on_each_host(host, remediated):
     assert fact["playbook"] == "site.yml"
 
 
-EDGE_PROBE = """python3 -c '
-import http.client, ssl
-ctx = ssl._create_unverified_context()
-for path, key in (("/v1/models", ""), ("/v1/models", "fleet-test-0123456789abcdef0123456789abcdef"), ("/healthz", "")):
-    c = http.client.HTTPSConnection("127.0.0.1", 443, context=ctx, timeout=5)
-    c.request("GET", path, headers={"Authorization": "Bearer " + key} if key else {})
-    r = c.getresponse()
-    print(path, "key" if key else "nokey", r.status, r.read().decode().strip())
-'"""
+EDGE_PROBE = scenario.edge_probes(("/v1/models", ""), ("/v1/models", "fleet-test-0123456789abcdef0123456789abcdef"), ("/healthz", ""))
 
 
 def test_the_edge_serves_the_stand_in_model_service_on_every_gpu_node(host):
@@ -149,8 +126,8 @@ HAND_MADE = {
 
 
 def _drift(report_dir, *args):
-    return _play(os.path.join(ROOT, "playbooks", "drift.yml"), "--check", "--diff",
-                 "-e", json.dumps({"llmfleet_drift_report_dir": report_dir}), *args)
+    return scenario.playbook(os.path.join(ROOT, "playbooks", "drift.yml"), "--check", "--diff",
+                             "-e", json.dumps({"llmfleet_drift_report_dir": report_dir}), *args)
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +179,7 @@ def _changes(report, name):
 
 def test_drift_run_fails_and_names_the_drifted_hosts(drifted):
     run = drifted["run"]
-    out = " ".join((run.stdout + run.stderr).split())
+    out = scenario.flat(run)
     assert run.returncode == 2, out[-4000:]
     assert "Drift: fleet-node-2;" in out
     report = drifted["report"]

@@ -5,30 +5,19 @@ the rollout stops, and the other host is never touched. Runs after test_fleet.py
 remediation run shows the canary, then batches of llmfleet_serve_serial) and before
 test_two_node.py."""
 import os
-import subprocess
+import sys
 
-import testinfra
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "_shared"))
+import scenario  # noqa: E402  (molecule/_shared/scenario.py)
+from scenario import node as _node  # noqa: E402
 
-SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 HOSTS = ["fleet-node-1", "fleet-node-2"]
 SERVE_PLAY = "PLAY [Serve the model behind the TLS edge, a canary host first]"
-EDGE_PROBE = """python3 -c '
-import http.client, ssl
-c = http.client.HTTPSConnection("127.0.0.1", 443, context=ssl._create_unverified_context(), timeout=5)
-c.request("GET", "/v1/models", headers={"Authorization": "Bearer fleet-test-0123456789abcdef0123456789abcdef"})
-r = c.getresponse()
-print(r.status, r.read().decode().strip())
-'"""
-
-
-def _node(name):
-    return testinfra.get_host("ansible://" + name, ansible_inventory=INVENTORY)
+EDGE_PROBE = scenario.edge_probe(key="fleet-test-0123456789abcdef0123456789abcdef")
 
 
 def _site(*args):
-    cmd = ["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO, "converge.yml")] + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+    return scenario.playbook("converge.yml", *args)
 
 
 def test_a_release_that_never_becomes_ready_stops_after_the_canary():
@@ -36,7 +25,7 @@ def test_a_release_that_never_becomes_ready_stops_after_the_canary():
           ' "trtllm_service_ready_timeout": 5}'
     run = _site("-e", bad, "--tags", "trtllm_service")
     out = " ".join(run.stdout.split())
-    everything = " ".join((run.stdout + run.stderr).split())  # (the failure's message is on stderr)
+    everything = scenario.flat(run)  # (the failure's message is on stderr)
     assert run.returncode != 0
     assert "did not become ready on fleet-node-1" in everything and "rolled back to r1, which is serving again" in everything
     assert "NO MORE HOSTS LEFT" in out

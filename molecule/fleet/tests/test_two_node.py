@@ -4,14 +4,15 @@ single-node instances of r1 then) and turns them into one MPI world with Debian'
 over the node sshd; the server and the launcher are TEST DOUBLES (no model, no GPU, no NCCL)."""
 import os
 import re
-import subprocess
+import sys
 import time
 
 import pytest
-import testinfra
 
-SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "_shared"))
+import scenario  # noqa: E402  (molecule/_shared/scenario.py)
+from scenario import node as _node  # noqa: E402
+
 HEAD, WORKER = "fleet-node-1", "fleet-node-2"
 NODE_UNIT = "llmfleet-trtllm-node.service"
 PROBE = """python3 -c '
@@ -21,26 +22,16 @@ try:
 except Exception as exc:
     print("down", exc)
 '"""
-EDGE_PROBE = """python3 -c '
-import http.client, ssl
-c = http.client.HTTPSConnection("127.0.0.1", 443, context=ssl._create_unverified_context(), timeout=5)
-c.request("GET", "/v1/models", headers={"Authorization": "Bearer fleet-test-0123456789abcdef0123456789abcdef"})
-r = c.getresponse()
-print(r.status, r.read().decode().strip())
-'"""
-
-
-def _node(name):
-    return testinfra.get_host("ansible://" + name, ansible_inventory=INVENTORY)
+EDGE_PROBE = scenario.edge_probe(key="fleet-test-0123456789abcdef0123456789abcdef")
 
 
 def _two_node(*args):
-    cmd = ["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO, "two_node.yml")] + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    return scenario.playbook("two_node.yml", *args, timeout=600)
 
 
 def _recap_changed(run):
-    return [int(n) for n in re.findall(r"changed=(\d+)", run.stdout)]
+    """changed= of each host in the PLAY RECAP, in its order."""
+    return [counts["changed"] for counts in scenario.recap(run).values()]
 
 
 def _rank_pids(worker):
@@ -145,7 +136,7 @@ def test_a_revision_that_never_becomes_ready_rolls_back_both_hosts(runs):
     started = time.monotonic()
     run = _two_node("-e", bad)
     print("two-node rollback run: %.1f s" % (time.monotonic() - started))
-    everything = " ".join((run.stdout + run.stderr).split())
+    everything = scenario.flat(run)
     assert run.returncode != 0
     assert "did not become ready on fleet-node-1" in everything and "rolled back to r1, which is serving again" in everything
     assert "trtllm_service on fleet-node-2: the head fleet-node-1 failed" in everything

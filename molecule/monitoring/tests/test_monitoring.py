@@ -9,17 +9,17 @@ import os
 import re
 import socket
 import ssl
-import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
 import http.client
 
 import pytest
-import testinfra
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "_shared"))
+import scenario  # noqa: E402  (molecule/_shared/scenario.py)
+
 CA = os.path.join(os.environ["LLMFLEET_CA_DIR"], "ca.crt")
 NODE, SERVER = "10.98.50.11", "10.98.50.12"
 PROM = "http://%s:9090" % SERVER
@@ -29,12 +29,12 @@ testinfra_hosts = ["mon-node"]
 
 @pytest.fixture(scope="module")
 def node():
-    return testinfra.get_host("ansible://mon-node", ansible_inventory=INVENTORY)
+    return scenario.node("mon-node")
 
 
 @pytest.fixture(scope="module")
 def server():
-    return testinfra.get_host("ansible://mon-server", ansible_inventory=INVENTORY)
+    return scenario.node("mon-server")
 
 
 def prom(path, **params):
@@ -75,10 +75,8 @@ def connect_from_here(port):
 
 def playbook(*args):
     """(exit status, output) of the scenario's converge with more arguments."""
-    cmd = ["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO, "converge.yml")] + list(args)
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False, env=env)
-    return run.returncode, re.sub(r"\x1b\[[0-9;]*m", "", run.stdout + run.stderr)
+    run = scenario.playbook("converge.yml", *args, env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0"))
+    return run.returncode, scenario.uncolored(run.stdout + run.stderr)
 
 
 def test_exporters_answer_the_monitoring_server(server):

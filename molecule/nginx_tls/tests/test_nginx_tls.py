@@ -11,14 +11,15 @@ import re
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 
 import pytest
-import testinfra
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "_shared"))
+import scenario  # noqa: E402  (molecule/_shared/scenario.py)
+
 CA = os.path.join(os.environ["LLMFLEET_CA_DIR"], "ca.crt")
 SSLYZE = os.environ["LLMFLEET_SSLYZE"]
 EDGE = "10.98.30.11"
@@ -37,7 +38,7 @@ RUN = "%x" % int(time.time() * 1000)
 
 @pytest.fixture(scope="module")
 def edge():
-    return testinfra.get_host("ansible://edge", ansible_inventory=INVENTORY)
+    return scenario.node("edge")
 
 
 def context():
@@ -70,8 +71,7 @@ def upstream_log(edge):
 
 
 def playbook(*args):
-    cmd = ["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO, "converge.yml")] + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    return scenario.playbook("converge.yml", *args, timeout=600)
 
 
 def master_pid(edge):

@@ -4,22 +4,21 @@ the real dockerd and containerd read them; engines restarted only when their fil
 input refused before any change; and a pin move done by the role."""
 import json
 import os
-import subprocess
+import sys
 
 import pytest
 
-SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "_shared"))
+import scenario  # noqa: E402  (molecule/_shared/scenario.py)
+
+SCENARIO = scenario.scenario_dir()
 PACKAGES = ["nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container-tools",
             "libnvidia-container1"]
 RUNTIME = "/usr/bin/nvidia-container-runtime"
 
 
 def _play(*extra_vars):
-    cmd = ["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO, "converge.yml")]
-    for ev in extra_vars:
-        cmd += ["-e", ev]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    return scenario.playbook("converge.yml", *scenario.extra_vars(*extra_vars), timeout=600)
 
 
 def _user_file(name):
@@ -103,7 +102,7 @@ def test_a_second_run_changes_nothing_and_restarts_nothing(host, engine_starts):
 def test_bad_input_is_refused_before_any_change(host, extra, named):
     before = host.check_output("md5sum /etc/docker/daemon.json /etc/containerd/config.toml")
     run = _play(extra)
-    out = " ".join((run.stdout + run.stderr).split())
+    out = scenario.flat(run)
     assert run.returncode != 0
     assert named in out, out[-3000:]
     assert ("value of " in named or "Nothing was changed" in out) and "changed=0" in out

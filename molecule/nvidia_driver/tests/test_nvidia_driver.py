@@ -4,13 +4,15 @@ nvidia-persistenced enabled but skipped (no module), the role's own report of wh
 do here, and bad input refused before any change."""
 import os
 import re
-import subprocess
+import sys
 
 import pytest
 import yaml
 
-SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "_shared"))
+import scenario  # noqa: E402  (molecule/_shared/scenario.py)
+
+SCENARIO = scenario.scenario_dir()
 with open(os.path.join(SCENARIO, "converge.yml")) as _handle:
     DRIVER = yaml.safe_load(_handle)[0]["vars"]["nvidia_driver_version"]
 PACKAGES = ["nvidia-kernel-dkms", "firmware-nvidia-gsp", "nvidia-kernel-support", "libcuda1",
@@ -18,12 +20,8 @@ PACKAGES = ["nvidia-kernel-dkms", "firmware-nvidia-gsp", "nvidia-kernel-support"
 
 
 def _play(*extra_vars, check=False):
-    cmd = ["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO, "converge.yml")]
-    if check:
-        cmd += ["--check", "--diff"]
-    for ev in extra_vars:
-        cmd += ["-e", ev]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    args = ["--check", "--diff"] if check else []
+    return scenario.playbook("converge.yml", *args, *scenario.extra_vars(*extra_vars), timeout=600)
 
 
 def _dpkg(host):
@@ -130,7 +128,7 @@ def test_masked_persistenced_is_unmasked_and_enabled(host):
 def test_bad_input_is_refused_before_any_change(host, extra, named):
     before = host.check_output("dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\\n' 'nvidia-*' | md5sum")
     run = _play(extra)
-    out = " ".join((run.stdout + run.stderr).split())
+    out = scenario.flat(run)
     assert run.returncode != 0
     assert named in out, out[-3000:]
     assert "value of " in named or "Nothing was changed" in out

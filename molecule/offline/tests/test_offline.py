@@ -4,33 +4,22 @@ outside named before any change, and a rebuild of the bundle that reuses what is
 import os
 import re
 import shutil
-import subprocess
+import sys
 
 import pytest
 
-SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "_shared"))
+import scenario  # noqa: E402  (molecule/_shared/scenario.py)
+
 BUNDLES = os.environ["LLMFLEET_BUNDLES"]          # on the controller; /mnt/bundles on the node
 BUNDLE = os.path.join(BUNDLES, "llmfleet-debian-bookworm")
 testinfra_hosts = ["offline-node"]
 
-EDGE_PROBE = """python3 -c '
-import http.client, ssl
-ctx = ssl._create_unverified_context()
-c = http.client.HTTPSConnection("127.0.0.1", 443, context=ctx, timeout=5)
-c.request("GET", "/v1/models", headers={"Authorization": "Bearer offline-test-0123456789abcdef0123456789abcdef"})
-r = c.getresponse()
-print(r.status, r.read().decode().strip())
-'"""
-
-
-def _play(playbook, *args):
-    cmd = ["ansible-playbook", "-i", INVENTORY, playbook] + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+EDGE_PROBE = scenario.edge_probe(key="offline-test-0123456789abcdef0123456789abcdef")
 
 
 def _site(*args):
-    return _play(os.path.join(SCENARIO, "converge.yml"), "--limit", "offline-node", *args)
+    return scenario.playbook("converge.yml", "--limit", "offline-node", *args)
 
 
 def test_the_node_has_no_route_out(host):
@@ -98,7 +87,7 @@ def test_a_bundle_with_one_changed_byte_is_refused_before_anything_is_installed(
     src, rel = tampered[kind]
     before = host.file("/etc/apt/sources.list.d/llmfleet-bundle.sources").content_string
     run = _site("-e", '{"offline_repo_src": "%s"}' % src)
-    everything = " ".join((run.stdout + run.stderr).split())
+    everything = scenario.flat(run)
     assert run.returncode != 0, everything
     assert "is refused, nothing was installed from it: %s altered" % rel in everything
     # The run stopped at the verification: no role after it ran, apt still reads the good bundle.
@@ -114,7 +103,7 @@ def test_settings_that_reach_outside_are_named_before_any_change():
     bad = ('{"ubuntu_base_apt_mirror": "http://deb.debian.org/debian", "trtllm_service_model_source": "http",'
            ' "trtllm_service_model_src": "https://huggingface.co/deepseek-ai/DeepSeek-R1", "nvidia_driver_source": "cuda_repo"}')
     run = _site("-e", bad)
-    everything = " ".join((run.stdout + run.stderr).split())
+    everything = scenario.flat(run)
     assert run.returncode != 0
     assert "llmfleet_offline is true, but 3 setting(s) would reach outside the site:" in everything
     for named in ("ubuntu_base_apt_mirror http://deb.debian.org/debian",
@@ -127,7 +116,7 @@ def test_settings_that_reach_outside_are_named_before_any_change():
 def test_rebuilding_the_bundle_with_the_same_inputs_reuses_and_rechecks_it():
     with open(os.path.join(BUNDLE, "MANIFEST.sha256")) as handle:
         manifest = handle.read()
-    run = _play(os.path.join(SCENARIO, "..", "..", "playbooks", "bundle.yml"))
+    run = scenario.playbook(os.path.join(scenario.project_dir(), "playbooks", "bundle.yml"))
     assert run.returncode == 0, run.stdout + run.stderr
     assert re.search(r"offline-builder\s*:.*changed=0 ", run.stdout), run.stdout[-3000:]
     assert "Check the bundle as a target will" in run.stdout

@@ -11,14 +11,14 @@ import json
 import os
 import re
 import ssl
-import subprocess
+import sys
 import time
 
 import pytest
-import testinfra
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "_shared"))
+import scenario  # noqa: E402  (molecule/_shared/scenario.py)
+
 CA = os.path.join(os.environ["LLMFLEET_CA_DIR"], "ca.crt")
 EDGE = "10.98.40.11"
 KEY = "tester-0123456789abcdef0123456789abcdef"
@@ -41,7 +41,7 @@ CONTAINER_MODE = {"trtllm_service_install_mode": "container", "trtllm_service_im
 
 @pytest.fixture(scope="module")
 def svc():
-    return testinfra.get_host("ansible://svc", ansible_inventory=INVENTORY)
+    return scenario.node("svc")
 
 
 def through_edge(path="/v1/models"):
@@ -52,19 +52,16 @@ def through_edge(path="/v1/models"):
 
 
 def converge(*extra):
-    args = []
-    for item in extra:
-        args += ["-e", json.dumps(item)]
-    cmd = ["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO, "converge.yml")] + args
+    args = scenario.extra_vars(*extra)
     started = time.monotonic()
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+    run = scenario.playbook("converge.yml", *args)
     # Long messages wrap in Ansible's output: compare with whitespace folded.
-    run.flat = " ".join((run.stdout + run.stderr).split())
+    run.flat = scenario.flat(run)
     return run, time.monotonic() - started
 
 
 def changed(run):
-    return int(re.search(r"svc\s*:\s*ok=\d+\s+changed=(\d+)", run.stdout).group(1))
+    return scenario.recap(run)["svc"]["changed"]
 
 
 def score(svc, unit_file):

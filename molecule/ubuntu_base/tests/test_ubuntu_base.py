@@ -4,12 +4,12 @@ The last tests run the role again from the controller with bad input and check t
 with a message naming the variable, before anything on the instance changed.
 """
 import os
-import subprocess
+import sys
 
 import pytest
 
-SCENARIO = os.environ["LLMFLEET_SCENARIO_DIR"]
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "_shared"))
+import scenario  # noqa: E402  (molecule/_shared/scenario.py)
 
 
 def test_apt_sources_point_at_the_mirror(host):
@@ -75,10 +75,7 @@ def test_unattended_upgrades_blacklist_as_apt_reads_it(host):
 
 
 def _run_role(*extra_vars):
-    cmd = ["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO, "converge.yml")]
-    for ev in extra_vars:
-        cmd += ["-e", ev]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    return scenario.playbook("converge.yml", *scenario.extra_vars(*extra_vars), timeout=300)
 
 
 @pytest.mark.parametrize("extra, named", [

@@ -27,7 +27,9 @@ def input_problems(values, role, spec=None, context=None):
     if spec is not None and not isinstance(spec, dict):
         raise AnsibleFilterError("input_problems: the argument spec must be a dict of options")
     try:
-        return inputs.input_problems(role, _plain(values), spec or {}, _plain(context or {}))
+        # The context is read only when the types are right: it may hold what a role derives from
+        # its variables (trtllm_service's serving plan), which a value of the wrong type breaks.
+        return inputs.input_problems(role, _plain(values), spec or {}, lambda: _plain(context or {}))
     except ValueError as exc:
         raise AnsibleFilterError("input_problems: %s" % exc)
 
@@ -48,6 +50,25 @@ def site_roles_to_check(roles, run_tags=None, skip_tags=None, always=()):
     return inputs.roles_to_check(list(roles or []), list(run_tags or []), list(skip_tags or []), tuple(always or ()))
 
 
+def _site_roles(role_list, switches, groups):
+    if switches is not None and not isinstance(switches, dict):
+        raise AnsibleFilterError("site_roles: the switches must be a dict (switch -> value), got %s" % type(switches).__name__)
+    try:
+        return inputs.site_roles(_plain(role_list), _plain(switches or {}), None if groups is None else list(groups))
+    except ValueError as exc:
+        raise AnsibleFilterError("site_roles: %s" % exc)
+
+
+def site_roles(role_list, switches, groups):
+    """The roles site.yml runs on a host in `groups` (group_names), in the plays' order."""
+    return _site_roles(role_list, switches, groups or [])
+
+
+def site_roles_by_group(role_list, switches):
+    """The roles site.yml runs, by the inventory group of their play."""
+    return _site_roles(role_list, switches, None)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -55,4 +76,6 @@ class FilterModule(object):
             "gpu_tuning_settings": gpu_tuning_settings,
             "model_manifest_problems": model_manifest_problems,
             "site_roles_to_check": site_roles_to_check,
+            "site_roles": site_roles,
+            "site_roles_by_group": site_roles_by_group,
         }

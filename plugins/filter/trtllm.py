@@ -40,6 +40,14 @@ def trtllm_serve_problems(flags, extra_options, option_set, extra_keys=None, own
     return {"problems": problems, "warnings": warnings}
 
 
+def trtllm_batch_problems(node_hosts, batch, nodes):
+    """The hosts of a multi-node instance outside this batch of the serving play, as one sentence."""
+    try:
+        return trtllm.batch_problems(node_hosts, batch, int(nodes))
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError("trtllm_batch_problems: %s" % exc)
+
+
 def trtllm_default_instance(index, per_instance, base_port):
     """Instance `index` of the default layout: GPUs index*per..index*per+per-1, port base+index."""
     index, per_instance, base_port = int(index), int(per_instance), int(base_port)
@@ -67,6 +75,7 @@ class FilterModule(object):
             "trtllm_fit_problems": trtllm_fit_problems,
             "trtllm_option_problems": trtllm_option_problems,
             "trtllm_serve_problems": trtllm_serve_problems,
+            "trtllm_batch_problems": trtllm_batch_problems,
             "trtllm_default_instance": trtllm_default_instance,
             "trtllm_flag_words": trtllm_flag_words,
         }

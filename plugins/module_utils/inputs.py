@@ -22,8 +22,9 @@ import json
 import re
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.llmfleet.deepseek.plugins.module_utils import gpu_settings
+from ansible_collections.llmfleet.deepseek.plugins.module_utils import gpu_settings, trtllm, trtllm_options
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^\s]+$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -241,9 +242,15 @@ def _truthy(value):
 # -- gpu_tuning -------------------------------------------------------------------------------
 def gpu_tuning_settings(profiles, profile, explicit):
     """The settings gpu_tuning enforces: the profile's, overridden by the explicit ones that are
-    set (not None)."""
+    set (not None). `explicit` names them by setting (`power_limit`) or by the role's variable
+    (`gpu_tuning_power_limit`); other keys are ignored, so the role can pass all its variables
+    and a new setting (gpu_settings.SETTINGS) needs no list in the role."""
     settings = dict((profiles or {}).get(profile) or {})
-    settings.update(dict((k, v) for k, v in (explicit or {}).items() if v is not None))
+    explicit = explicit or {}
+    for name in gpu_settings.SETTINGS:
+        for key in (name, "gpu_tuning_" + name):
+            if explicit.get(key) is not None:
+                settings[name] = explicit[key]
     return settings
 
 
@@ -280,9 +287,11 @@ def gpu_tuning(values, context):
                    else "gpu_tuning_profiles.%s.%s" % (profile, name)) for name in settings)
     if cap_refused and explicit.get("power_limit") is None:
         settings.pop("power_limit", None)  # said above, by the variable the user sets
-    request, problems = gpu_settings.parse_request(settings, labels)
+    # The nvidia_gpu options the role passes (and writes for the boot unit), judged by the same
+    # function as the module and the boot entry judge them, in the role's words.
+    request, selectors, problems = gpu_settings.judge(dict(settings, gpus=values.get("gpu_tuning_gpus")),
+                                                      labels, "gpu_tuning_gpus")
     j.problems.extend(problems)
-    j.problems.extend(gpu_settings.selector_problems(values.get("gpu_tuning_gpus"), "gpu_tuning_gpus"))
     j.absolute_path("gpu_tuning_venv", empty=False)
     j.absolute_path("gpu_tuning_wheelhouse", what="a directory on the host with the nvidia-ml-py wheel")
     j.url("gpu_tuning_pip_index_url")
@@ -296,12 +305,11 @@ def gpu_tuning(values, context):
             "wheelhouse as llmfleet_offline_wheelhouse, the default)")
     if j.problems:
         return j.problems, j.notes
-    _gpu_tuning_against_gpus(j, values, request, labels, context.get("gpu"), host)
+    _gpu_tuning_against_gpus(j, selectors, request, labels, context.get("gpu"), host)
     return j.problems, j.notes
 
 
-def _gpu_tuning_against_gpus(j, values, request, labels, gpu, host):
-    selectors = values.get("gpu_tuning_gpus") or []
+def _gpu_tuning_against_gpus(j, selectors, request, labels, gpu, host):
     if not request and not selectors:
         return
     if not isinstance(gpu, dict):
@@ -313,7 +321,7 @@ def _gpu_tuning_against_gpus(j, values, request, labels, gpu, host):
     facts = gpu.get("gpus") or []
     if not facts:
         count = _int(gpu.get("count")) or 0
-        beyond = [s for s in selectors if str(s).strip().isdigit() and int(str(s).strip()) >= count]
+        beyond = [s for s in selectors if s.isdigit() and int(s) >= count]
         if beyond and count:
             j.problems.append("gpu_tuning_gpus: no GPU %s on %s; it has %d GPU(s) on its PCI bus: indices 0-%d"
                               % (", ".join(str(b) for b in beyond), host, count, count - 1))
@@ -321,10 +329,7 @@ def _gpu_tuning_against_gpus(j, values, request, labels, gpu, host):
                        "answer yet (%s); nvidia_gpu checks them against each GPU before any change."
                        % (host, gpu.get("nvml_reason") or "no driver loaded"))
         return
-    chosen, problems = gpu_settings.select(selectors, facts, "gpu_tuning_gpus", host)
-    j.problems.extend(problems)
-    for one in chosen:
-        j.problems.extend(gpu_settings.desired_for(one, request, labels)[1])
+    j.problems.extend(gpu_settings.against_gpus(request, selectors, facts, labels, "gpu_tuning_gpus", host))
 
 
 # -- nvidia_driver ----------------------------------------------------------------------------
@@ -411,6 +416,14 @@ def manifest_problems(text, variable="trtllm_service_model_manifest", limit=5):
 
 
 def trtllm_service(values, context):
+    """trtllm_service's variables. The context its validate_inputs.yml passes, besides `host`, `gpu`
+    (llmfleet_gpu) and `offline`: `require_gpu` (llmfleet_require_gpu: without it a host with no GPU
+    skips the fit, with a note), `presets` (the preset names of vars/main.yml), `owned_flags` (the
+    flags the role sets itself), `plan` (what vars/main.yml derives, the variables over the
+    preset: tp_size, pp_size, ep_size, nodes, instances as {name, port, gpus}, weights_gib,
+    kv_fraction, flags, extra_llm_api_options) and `node_revisions` (the hosts of
+    trtllm_service_node_hosts that are in the inventory, each with the revision its inventory sets
+    or None). Without `plan` only the variables' own rules are judged."""
     j = Judge(values)
     fraction = _float(values.get("trtllm_service_kv_cache_free_gpu_memory_fraction"))
     if fraction is None or not (fraction == 0 or 0 < fraction <= 1):
@@ -466,7 +479,245 @@ def trtllm_service(values, context):
             if not isinstance(item, dict) or not _is_list(gpus) or any(_int(g) is None or _int(g) < 0 for g in gpus):
                 j.problems.append("trtllm_service_instances: entry %d %s needs gpus, a list of GPU indices (0, 1, ...)"
                                   % (number, show(item)))
+    j.problems.extend(trtllm_model_problems(values))
+    j.problems.extend(trtllm_install_problems(values, bool(context.get("offline"))))
+    if context.get("presets") is not None:
+        j.problems.extend(trtllm_preset_problems(values, context["presets"]))
+    if not _matches("^/", values.get("trtllm_service_bin")):
+        j.problems.append("trtllm_service_bin %s must be an absolute path" % _text(values.get("trtllm_service_bin")))
+    plan = context.get("plan")
+    if plan is None:
+        return j.problems, j.notes
+    j.problems.extend(trtllm_instances_problems(plan.get("instances")))
+    if _as_int(plan.get("nodes")) > 1:
+        j.problems.extend(trtllm_multinode_problems(values, context.get("host"), _as_int(plan.get("nodes")),
+                                                    plan.get("instances"), context.get("node_revisions") or {}))
+    if _as_int(values.get("trtllm_service_keep_revisions")) < 0:
+        j.problems.append("trtllm_service_keep_revisions %s must be 0 or more" % _text(values.get("trtllm_service_keep_revisions")))
+    j.problems.extend(trtllm_serve_problems(values, plan, context.get("owned_flags") or ()))
+    fit, note = trtllm_fit_problems(values, plan, context)
+    j.problems.extend(fit)
+    j.notes.extend([note] if note else [])
     return j.problems, j.notes
+
+
+# What the role checks beyond the argument spec and the rules above, in the order of its message.
+# Worded as the role's assert always said them (Molecule scenarios and runbooks look for them).
+TRTLLM_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_TRTLLM_VERSION = r"^[0-9][0-9A-Za-z.+!_-]*$"
+_TRTLLM_IMAGE = r"^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$"
+_TRTLLM_IMAGE_ID = r"^sha256:[0-9a-f]{64}$"
+_TRTLLM_NODE_ADDRESS = r"^([0-9]{1,3}\.){3}[0-9]{1,3}$|^[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*$"
+_TRTLLM_INTERFACE = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,14}$"
+_NO_GPU = {"present": False, "count": 0, "gpus": []}
+
+
+def _text(value):
+    """A value as a template writes it (str(); None is 'None')."""
+    return value if isinstance(value, str) else str(value)
+
+
+def _matches(pattern, value):
+    """Jinja's `is match`: re.match on the value as text."""
+    return re.match(pattern, _text(value)) is not None
+
+
+def _as_int(value):
+    """Jinja's int filter: a whole number, or 0 for what is none."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        try:
+            return int(float(value))
+        except (TypeError, ValueError):
+            return 0
+
+
+def _distinct(items):
+    """How many different items, as the unique filter counts them (text without case)."""
+    seen = []
+    for item in items:
+        key = item.lower() if isinstance(item, str) else item
+        if key not in seen:
+            seen.append(key)
+    return len(seen)
+
+
+def trtllm_model_problems(values):
+    """The model to serve: a name and a revision (directory names), and where it comes from."""
+    problems = []
+    name = values.get("trtllm_service_model_name")
+    revision = values.get("trtllm_service_model_revision")
+    src = values.get("trtllm_service_model_src")
+    source = values.get("trtllm_service_model_source")
+    if not name:
+        problems.append("trtllm_service_model_name is empty (the model to serve; in site.yml llmfleet_model_service false "
+                        "leaves the service out)")
+    elif not _matches(TRTLLM_NAME, name):
+        problems.append("trtllm_service_model_name %s must match %s" % (_text(name), TRTLLM_NAME))
+    if not revision:
+        problems.append("trtllm_service_model_revision is empty")
+    elif not _matches(TRTLLM_NAME, revision) or revision == "current":
+        problems.append("trtllm_service_model_revision %s must match %s" % (_text(revision), TRTLLM_NAME))
+    if not src:
+        problems.append("trtllm_service_model_src is empty (a directory on the host, or with trtllm_service_model_source "
+                        "http the revision URL)")
+    if source == "path" and src and not _matches("^/", src):
+        problems.append("trtllm_service_model_src %s must be an absolute path (trtllm_service_model_source path)" % _text(src))
+    if source == "http" and not _matches("^https?://[^/]+", src):
+        problems.append("trtllm_service_model_src %s must be an http:// or https:// URL (trtllm_service_model_source http)"
+                        % _text(src))
+    return problems
+
+
+def trtllm_install_problems(values, offline):
+    """How trtllm-serve gets onto the host: a virtualenv of a version (from a wheelhouse or an
+    index; offline only from the bundle's wheelhouse), or an image pinned by digest or ID (offline
+    only from the bundle's archive), and the container engine's path."""
+    problems = []
+    mode = values.get("trtllm_service_install_mode")
+    get = values.get
+    if mode == "venv":
+        if not _matches(_TRTLLM_VERSION, _text(get("trtllm_service_version"))):
+            problems.append("trtllm_service_version %s must be a tensorrt-llm version such as 1.2.1 "
+                            "(trtllm_service_install_mode venv)" % _text(get("trtllm_service_version")))
+        if get("trtllm_service_wheelhouse") and not _matches("^/", get("trtllm_service_wheelhouse")):
+            problems.append("trtllm_service_wheelhouse %s must be an absolute path" % _text(get("trtllm_service_wheelhouse")))
+        if get("trtllm_service_pip_index_url") and not _matches("^https?://", get("trtllm_service_pip_index_url")):
+            problems.append("trtllm_service_pip_index_url %s must be an http:// or https:// URL"
+                            % _text(get("trtllm_service_pip_index_url")))
+        if offline and not get("trtllm_service_wheelhouse"):
+            problems.append("llmfleet_offline is true and trtllm_service_wheelhouse is empty: pip would read an index "
+                            "(offline_repo publishes the wheelhouse of the bundle)")
+    if mode == "container":
+        image, image_id = get("trtllm_service_image"), get("trtllm_service_image_id")
+        archive, digest = get("trtllm_service_image_archive"), get("trtllm_service_image_archive_sha256")
+        if offline and not archive:
+            problems.append("llmfleet_offline is true and trtllm_service_image_archive is empty: the image would be pulled "
+                            "(offline_repo publishes the bundle)")
+        if not image and not image_id:
+            problems.append("trtllm_service_image or trtllm_service_image_id is needed (trtllm_service_install_mode container)")
+        if image and not _matches(_TRTLLM_IMAGE, image):
+            problems.append("trtllm_service_image %s must be pinned by digest: REPOSITORY[:TAG]@sha256:<64 hex>" % _text(image))
+        if image_id and not _matches(_TRTLLM_IMAGE_ID, image_id):
+            problems.append("trtllm_service_image_id %s must be sha256:<64 hex> (the image ID that docker image inspect "
+                            "reports)" % _text(image_id))
+        if archive and not image_id:
+            problems.append("trtllm_service_image_archive needs trtllm_service_image_id (an archive loads with its ID; its "
+                            "digest is not kept)")
+        if archive and not _matches("^/", archive):
+            problems.append("trtllm_service_image_archive %s must be an absolute path" % _text(archive))
+        if digest and not _matches("^[0-9a-f]{64}$", digest):
+            problems.append("trtllm_service_image_archive_sha256 %s must be 64 hex digits" % _text(digest))
+    engine = get("trtllm_service_container_engine_bin")
+    if engine and not _matches("^/", engine):
+        problems.append("trtllm_service_container_engine_bin %s must be an absolute path" % _text(engine))
+    return problems
+
+
+def trtllm_preset_problems(values, presets):
+    """A preset the role knows (`presets`: the names in its vars/main.yml), or none."""
+    preset = values.get("trtllm_service_preset")
+    if preset and preset not in presets:
+        return ["trtllm_service_preset %s is not one of %s" % (_text(preset), ", ".join(_text(p) for p in presets))]
+    return []
+
+
+def trtllm_instances_problems(instances):
+    """The instances of this host (as given, or the default layout): names unique and usable in a
+    unit's name, loopback ports unique and unprivileged, at least one."""
+    instances = instances if _is_list(instances) else []
+    items = [item if isinstance(item, dict) else {} for item in instances]
+    names = [_text(item.get("name", "")) for item in items]
+    ports = [item.get("port") for item in items]
+    numbers = [_as_int(port) for port in ports]
+    problems = []
+    if (_distinct(names) != len(names) or any(not _matches(TRTLLM_NAME, name) for name in names)
+            or _distinct(ports) != len(ports) or any(n < 1024 or n > 65535 for n in numbers)):
+        problems.append("trtllm_service_instances: names must be unique and match %s, ports unique and 1024-65535: %s"
+                        % (TRTLLM_NAME, json.dumps(instances)))
+    if not instances:
+        problems.append("trtllm_service_instances is empty and the host has no GPU for the default layout")
+    return problems
+
+
+def trtllm_multinode_problems(values, host, nodes, instances, node_revisions):
+    """An instance over `nodes` hosts (one MPI world): trtllm_service_node_hosts names them, the
+    head first, each once, this host among them, all in the inventory and on one revision
+    (`node_revisions`: those of them in the inventory, each with the revision it sets or None);
+    this host's fabric address, interface and node sshd port; an install mode that can span
+    hosts; one instance per host; the MPI launchers' paths."""
+    get = values.get
+    hosts = get("trtllm_service_node_hosts")
+    hosts = list(hosts) if _is_list(hosts) else []
+    problems = []
+    if len(hosts) != nodes or _distinct(hosts) != len(hosts) or host not in hosts:
+        problems.append("trtllm_service_node_hosts %s must name the %s hosts of this instance (trtllm_service_nodes or the "
+                        "preset), the head first, once each, this host among them" % (json.dumps(hosts), nodes))
+    unknown = [h for h in hosts if h not in node_revisions]
+    if unknown:
+        problems.append("trtllm_service_node_hosts %s are not in the inventory" % ", ".join(_text(h) for h in unknown))
+    revisions = [node_revisions[h] for h in hosts if h in node_revisions and node_revisions[h] is not None]
+    if len(set(_text(r) for r in revisions)) > 1:
+        problems.append("trtllm_service_model_revision differs between the hosts of this instance (trtllm_service_node_hosts): "
+                        "set it for their group")
+    if not _matches(_TRTLLM_NODE_ADDRESS, get("trtllm_service_node_address")):
+        problems.append("trtllm_service_node_address %s must be an IP address on the fabric network (the other hosts reach "
+                        "this one there)" % _text(get("trtllm_service_node_address")))
+    if not _matches(_TRTLLM_INTERFACE, get("trtllm_service_node_interface")):
+        problems.append("trtllm_service_node_interface %s must name the fabric network interface (e.g. ens1f0; NCCL, Gloo "
+                        "and MPI use it)" % json.dumps(get("trtllm_service_node_interface")))
+    if not 1024 <= _as_int(get("trtllm_service_node_port")) <= 65535:
+        problems.append("trtllm_service_node_port %s must be 1024-65535 (the node sshd runs unprivileged)"
+                        % _text(get("trtllm_service_node_port")))
+    if get("trtllm_service_install_mode") == "container":
+        problems.append("trtllm_service_install_mode container cannot span hosts (the ranks are started through the node "
+                        "sshd): use venv or preinstalled")
+    count = len(instances) if _is_list(instances) else 0
+    if count != 1:
+        problems.append("an instance over %s hosts is one per host: trtllm_service_instances has %d" % (nodes, count))
+    if not _matches("^/", get("trtllm_service_mpirun_bin")):
+        problems.append("trtllm_service_mpirun_bin %s must be an absolute path" % _text(get("trtllm_service_mpirun_bin")))
+    launch = get("trtllm_service_llmapi_launch_bin")
+    if launch and not _matches("^/", launch):
+        problems.append("trtllm_service_llmapi_launch_bin %s must be an absolute path" % _text(launch))
+    return problems
+
+
+def trtllm_serve_problems(values, plan, owned_flags):
+    """trtllm-serve's flags and extra_llm_api_options (the preset's with the variables over them,
+    `plan`) against the option set of the pinned TensorRT-LLM (trtllm.serve_problems)."""
+    name = values.get("trtllm_service_option_set")
+    option_set = trtllm_options.OPTION_SETS.get(name) if isinstance(name, str) else None
+    if option_set is None:
+        return ["trtllm_service_option_set %s is not one of %s" % (_text(name), ", ".join(sorted(trtllm_options.OPTION_SETS)))]
+    flags, options = plan.get("flags") or {}, plan.get("extra_llm_api_options") or {}
+    if not isinstance(flags, dict) or not isinstance(options, dict):
+        return ["trtllm_service_flags and trtllm_service_extra_llm_api_options must be mappings"]
+    problems, _warnings = trtllm.serve_problems(flags, options, option_set, values.get("trtllm_service_extra_option_keys") or (),
+                                                tuple(owned_flags), "trtllm_service_flags", "trtllm_service_extra_llm_api_options")
+    return problems
+
+
+def trtllm_fit_problems(values, plan, context):
+    """(problems, note): the plan against the host's GPUs (`gpu`: llmfleet_gpu; trtllm.fit_problems).
+    A host without a GPU where llmfleet_require_gpu is false (labs, tests) skips it, saying so."""
+    gpu = context.get("gpu") or _NO_GPU
+    host = context.get("host") or "this host"
+    if not (gpu.get("present") or context.get("require_gpu", True)):
+        return [], ("trtllm_service: the fit check is skipped on %s: it has no NVIDIA GPU and llmfleet_require_gpu is false."
+                    % host)
+    instances = plan.get("instances") if _is_list(plan.get("instances")) else []
+    if any(not isinstance(item, dict) or not _is_list(item.get("gpus")) for item in instances):
+        return [], None  # trtllm_service_instances says what is wrong with them
+    fit = {"tp_size": _as_int(plan.get("tp_size")), "pp_size": _as_int(plan.get("pp_size")),
+           "ep_size": _as_int(plan.get("ep_size")), "nodes": _as_int(plan.get("nodes")),
+           "instances": [item["gpus"] for item in instances], "weights_gib": plan.get("weights_gib"),
+           "kv_fraction": plan.get("kv_fraction"), "min_driver_branch": values.get("trtllm_service_min_driver_branch")}
+    try:
+        return trtllm.fit_problems(fit, gpu, host), None
+    except (TypeError, ValueError) as exc:
+        raise ValueError("the serving plan cannot be judged: %s" % exc)
 
 
 # -- nginx_tls --------------------------------------------------------------------------------
@@ -501,7 +752,63 @@ def nginx_tls(values, context):
         j.integer("nginx_tls_internal_cert_renew_days", low=1, accepted="days, at least 1")
     j.names("nginx_tls_internal_cert_ips", _IP, "IP addresses")
     j.absolute_path("nginx_tls_internal_ca_dir", empty=False, what="an absolute directory on the controller")
+    j.problems.extend(nginx_tls_route_problems(values.get("nginx_tls_routes"), values.get("nginx_tls_route_limits"),
+                                               values.get("nginx_tls_health_path")))
     return j.problems, j.notes
+
+
+ROUTE_KEYS = ("path", "group")
+ROUTE_LIMIT_KEYS = {"rate_per_second": 1, "burst": 0, "max_streams_per_client": 1}
+_ROUTE_PATH = r"^/[A-Za-z0-9._/-]*$"
+_ROUTE_GROUP = r"^[a-z][a-z0-9_]{0,31}$"
+
+
+def nginx_tls_route_problems(routes, limits, health_path=None):
+    """The edge's public routes (`nginx_tls_routes`: exact paths, each optionally in a limit group)
+    and the groups' limits (`nginx_tls_route_limits`): shapes, unique paths, no clash with the
+    health route, every group a route names has limits, and the limits are counts."""
+    problems = []
+    limits = limits if limits is not None else {}
+    if not isinstance(limits, dict):
+        return ["nginx_tls_route_limits must be a mapping of group name to {rate_per_second, burst, max_streams_per_client}"]
+    for group, spec in limits.items():
+        where = "nginx_tls_route_limits.%s" % group
+        if not isinstance(group, str) or not _matches(_ROUTE_GROUP, group):
+            problems.append("%s: a group name is lower-case letters, digits and _ (at most 32, a letter first)" % where)
+        if not isinstance(spec, dict) or not spec:
+            problems.append("%s must name at least one of %s" % (where, ", ".join(ROUTE_LIMIT_KEYS)))
+            continue
+        unknown = sorted(set(spec) - set(ROUTE_LIMIT_KEYS))
+        if unknown:
+            problems.append("%s: unknown key(s) %s; a group has %s" % (where, ", ".join(map(str, unknown)), ", ".join(ROUTE_LIMIT_KEYS)))
+        for key, low in ROUTE_LIMIT_KEYS.items():
+            if key in spec and (_int(spec[key]) is None or _int(spec[key]) < low):
+                problems.append("%s.%s %s must be a whole number, at least %d" % (where, key, _text(spec[key]), low))
+    if not _is_list(routes) or not routes:
+        return problems + ["nginx_tls_routes must be a non-empty list of {path, group} (the routes the edge serves)"]
+    paths = []
+    for index, route in enumerate(routes):
+        where = "nginx_tls_routes[%d]" % index
+        if not isinstance(route, dict) or "path" not in route:
+            problems.append("%s must be a mapping with a path (and an optional group): %s" % (where, show(route)))
+            continue
+        unknown = sorted(set(route) - set(ROUTE_KEYS))
+        if unknown:
+            problems.append("%s: unknown key(s) %s; a route has path and an optional group" % (where, ", ".join(map(str, unknown))))
+        path = route["path"]
+        if not isinstance(path, str) or not _matches(_ROUTE_PATH, path) or "/.." in path or "/./" in path:
+            problems.append("%s.path %s must be an exact path: /, then A-Z a-z 0-9 . _ / -" % (where, show(path)))
+        paths.append(path)
+        group = route.get("group")
+        if group is not None and group not in limits:
+            problems.append("%s.group %s has no limits in nginx_tls_route_limits (groups there: %s)"
+                            % (where, show(group), ", ".join(sorted(map(str, limits))) or "none"))
+    duplicates = sorted(set(str(p) for p in paths if paths.count(p) > 1))
+    if duplicates:
+        problems.append("nginx_tls_routes: each path once: %s" % ", ".join(duplicates))
+    if health_path is not None and health_path in paths:
+        problems.append("nginx_tls_routes: %s is the edge's health route (nginx_tls_health_path)" % health_path)
+    return problems
 
 
 # -- monitoring -------------------------------------------------------------------------------
@@ -590,12 +897,14 @@ ROLES = {
 def input_problems(role, values, spec=None, context=None):
     """{problems, notes, types_ok} of one role's variables: the argument spec's problems first
     (and only those when there are any, types_ok false: the rules below, and a role's own checks
-    in YAML, assume the types), then the role's rules."""
+    in YAML, assume the types), then the role's rules. `context` may be a function returning it:
+    called only when the types are right (what a role derives from its variables assumes them)."""
     if role not in ROLES:
         raise ValueError("no input rules for role %s (known: %s)" % (role, ", ".join(sorted(ROLES))))
     problems = spec_problems(spec or {}, values)
     if problems:
         return {"problems": problems, "notes": [], "types_ok": False}
+    context = context() if callable(context) else context
     problems, notes = ROLES[role](values, dict(context or {}))
     return {"problems": problems, "notes": notes, "types_ok": True}
 
@@ -614,3 +923,51 @@ def roles_to_check(roles, run_tags=None, skip_tags=None, always=()):
         if role in always or run & {"all", "tagged"} or role in run or any(t.startswith(role + ":") for t in run):
             chosen.append(role)
     return chosen
+
+
+_SITE_ROLE_KEYS = ("role", "group", "switch", "always", "check", "gpu_steps")
+
+
+def site_role_list_problems(role_list):
+    """What is wrong with site.yml's list of roles (playbooks/vars/site.yml, llmfleet_site_role_list):
+    each entry a role and the inventory group of its play, a switch only an llmfleet_* name (its
+    default is fleet_defaults'), each role once."""
+    if not _is_list(role_list):
+        return ["llmfleet_site_role_list must be a list of {role, group, ...}"]
+    problems, seen = [], []
+    for number, entry in enumerate(role_list):
+        if not isinstance(entry, dict) or not isinstance(entry.get("role"), str) or not isinstance(entry.get("group"), str):
+            problems.append("llmfleet_site_role_list entry %d %s needs a role and a group" % (number, show(entry)))
+            continue
+        unknown = sorted(set(entry) - set(_SITE_ROLE_KEYS))
+        if unknown:
+            problems.append("llmfleet_site_role_list: %s has unknown keys %s (known: %s)"
+                            % (entry["role"], ", ".join(unknown), ", ".join(_SITE_ROLE_KEYS)))
+        if "switch" in entry and not (isinstance(entry["switch"], str) and entry["switch"].startswith("llmfleet_")):
+            problems.append("llmfleet_site_role_list: %s has the switch %s; give an llmfleet_* setting" % (entry["role"], show(entry["switch"])))
+        if entry["role"] in seen:
+            problems.append("llmfleet_site_role_list: %s is listed twice" % entry["role"])
+        seen.append(entry["role"])
+    return problems
+
+
+def site_roles(role_list, switches, groups=None):
+    """The roles of site.yml's list that run (in its order, the plays' order): a role without a
+    switch always, one with a switch when it is on (`switches`: switch -> its value here, which
+    fleet_defaults' default gives every switch); given `groups` (a host's group_names), only those
+    whose play's group is one of them. None: {group: roles} for every group."""
+    problems = site_role_list_problems(role_list)
+    if problems:
+        raise ValueError("; ".join(problems))
+    switches = switches or {}
+    unset = sorted(set(entry["switch"] for entry in role_list if "switch" in entry) - set(switches))
+    if unset:
+        raise ValueError("%s without a value: fleet_defaults gives every switch its default, so a play that reads "
+                         "site.yml's list of roles lists llmfleet.deepseek.fleet_defaults first" % ", ".join(unset))
+    on = [entry for entry in role_list if "switch" not in entry or boolean(switches[entry["switch"]], strict=False)]
+    if groups is None:
+        by_group = {}
+        for entry in on:
+            by_group.setdefault(entry["group"], []).append(entry["role"])
+        return by_group
+    return [entry["role"] for entry in on if entry["group"] in groups]

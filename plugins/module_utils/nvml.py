@@ -1,10 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: llmfleet.deepseek contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Every NVML call of the collection goes through this file: one seam for the modules and for the
-tests (which hand a fake library to NvmlSession instead of pynvml).
+"""Every NVML call of the collection goes through this file: one seam for the modules, the
+gpu_tuning role's boot entry and the tests (which hand a fake library to NvmlSession instead of
+pynvml).
 
-Read side only for now: host facts, per-GPU facts, and the PCI view that works without a driver.
+Host facts, per-GPU facts, the PCI view that works without a driver, and the settings side: the
+settings as a GPU reports them and one set call per setting (read_settings, apply_setting; what
+to set and in which order is plugins/module_utils/gpu_settings.py's). Imports nothing from
+Ansible: the gpu_tuning role copies it onto the host for its boot unit.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -280,13 +284,14 @@ class NvmlSession:
         if not wanted:
             return handles
         by_uuid = dict((_text(lib.nvmlDeviceGetUUID(h)), (i, h)) for i, h in handles)
+        lowered = dict((uuid.lower(), pick) for uuid, pick in by_uuid.items())
         chosen, missing = [], []
         for item in wanted:
             key = str(item).strip()
             if key.isdigit() and int(key) < count:
                 pick = handles[int(key)]
-            elif key in by_uuid:
-                pick = by_uuid[key]
+            elif key.lower() in lowered:
+                pick = lowered[key.lower()]
             else:
                 missing.append(key)
                 continue
@@ -411,13 +416,8 @@ def topology(gpus, pci, gpu_count=None):
     }
 
 
-# -- settings (the desired-state side) ------------------------------------------------------
+# -- settings (the desired-state side; gpu_settings.py plans, these read and set) -------------
 COMPUTE_MODE_IDS = {"default": 0, "prohibited": 2, "exclusive_process": 3}
-SETTINGS = ("persistence_mode", "compute_mode", "power_limit", "application_clocks", "locked_clocks")
-
-
-class SettingError(Exception):
-    """NVML refused a change; the message names the GPU, the setting and why."""
 
 
 def read_settings(session, handle):

@@ -174,3 +174,21 @@ def serve_problems(flags, extra_options, option_set, extra_keys=(), owned_flags=
     for key in sorted(set(extra_options) & set(option_set.get("deprecated", []))):
         warnings.append("%s: %s is deprecated in this TensorRT-LLM" % (options_variable, key))
     return problems, warnings
+
+
+def batch_problems(node_hosts, batch, nodes):
+    """The hosts of a multi-node instance (`node_hosts`, over `nodes` hosts) that are not in this
+    batch of the serving play (`batch`: ansible_play_batch): one MPI world rolls together, so they
+    must share a batch. Judged at the role's start only (site.yml's first play has no batches)."""
+    if int(nodes or 1) <= 1 or not isinstance(node_hosts, (list, tuple)):
+        return []
+    batch = list(batch or [])
+    outside = []
+    for host in node_hosts:
+        if host not in batch and host not in outside:
+            outside.append(host)
+    if not outside:
+        return []
+    return ["the hosts of this instance roll together, but %s are not in this batch (%s): run them in one play and make "
+            "llmfleet_serve_serial a multiple of %s (e.g. [%s, 50%%]) with the hosts of an instance next to each other "
+            "in the inventory" % (", ".join(str(h) for h in outside), ", ".join(str(h) for h in batch), nodes, nodes)]

@@ -24,14 +24,19 @@ description:
   - After a change, reads the values back and fails if a GPU did not take them.
   - NVML cannot read locked clocks back. The module records the locked clocks it set in
     O(state_file) and compares against that record; a lock set by other means is not seen.
+  - Judging, planning, applying and reading back live in the collection's module_utils
+    (C(gpu_settings.py), C(nvml.py)), which import nothing from Ansible. The gpu_tuning role
+    writes these options as a JSON document and its boot unit applies that document at boot with
+    the same code, so a run and a boot cannot disagree.
 author:
   - llmfleet.deepseek maintainers (@llmfleet)
 options:
   gpus:
     description:
       - GPUs to manage, by index (V(0)) or uuid (V(GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), as
-        C(nvidia-smi -L) prints it). Empty means every GPU.
-      - Anything else is refused before NVML starts.
+        C(nvidia-smi -L) prints it, any case). Empty means every GPU.
+      - Anything else (a MIG device, a GPU named twice) is refused before NVML starts; the rule
+        is the one M(llmfleet.deepseek.nvidia_gpu_info) and the gpu_tuning role apply.
     type: list
     elements: str
     default: []
@@ -79,6 +84,9 @@ requirements:
   - Root (NVML refuses setting changes to other users).
 seealso:
   - module: llmfleet.deepseek.nvidia_gpu_info
+  - name: The gpu_tuning role
+    description: Writes these options as the desired state and re-applies them at boot with the same code.
+    link: https://github.com/llmfleet/deepseek/blob/main/docs/roles/gpu_tuning.md
 """
 
 EXAMPLES = r"""
@@ -126,9 +134,6 @@ elapsed_ms:
   sample: 63.2
 """
 
-import json
-import os
-import tempfile
 import time
 import traceback
 
@@ -138,141 +143,45 @@ from ansible_collections.llmfleet.deepseek.plugins.module_utils import gpu_setti
 
 
 def build_module():
-    return AnsibleModule(
-        argument_spec=dict(
-            gpus=dict(type="list", elements="str", default=[]),
-            persistence_mode=dict(type="bool"),
-            application_clocks=dict(type="raw"),
-            locked_clocks=dict(type="raw"),
-            power_limit=dict(type="raw"),
-            compute_mode=dict(type="str", choices=sorted(gpu_settings.COMPUTE_MODES)),
-            state_file=dict(type="path", default="/var/lib/llmfleet/nvidia-gpu-state.json"),
-        ),
-        supports_check_mode=True,
+    # The settings' options come from gpu_settings (one table for the module and the role).
+    spec = dict(
+        gpus=dict(type="list", elements="str", default=[]),
+        state_file=dict(type="path", default=gpu_settings.DEFAULT_STATE_FILE),
     )
+    spec.update((name, dict(option)) for name, option in gpu_settings.SETTING_SPECS.items())
+    return AnsibleModule(argument_spec=spec, supports_check_mode=True)
 
 
 class GpuSettings:
+    """Options in, result out: judging, planning, applying and reading back are
+    gpu_settings.judge() and gpu_settings.apply_request(), which the gpu_tuning role's boot unit
+    runs too."""
+
     def __init__(self, module, loader=nvml.load_pynvml):
         self.module = module
         self.loader = loader
-        self.state_file = module.params["state_file"]
-
-    def fail(self, msg, **extra):
-        self.module.fail_json(msg=msg, **extra)
-
-    def read_state(self):
-        try:
-            with open(self.state_file) as handle:
-                data = json.load(handle)
-            return data if isinstance(data, dict) else {}
-        except (IOError, OSError, ValueError):
-            return {}
-
-    def write_state(self, state):
-        directory = os.path.dirname(self.state_file)
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o755)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".nvidia-gpu-state")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(state, handle, indent=2, sort_keys=True)
-        os.chmod(tmp, 0o644)
-        self.module.atomic_move(tmp, self.state_file)
 
     def run(self):
         started = time.monotonic()
         params = self.module.params
         # Everything that needs no GPU is judged before NVML starts, so a bad value gets its own
         # message on every host, GPU or not.
-        request, problems = gpu_settings.parse_request(params)
-        problems = gpu_settings.selector_problems(params["gpus"]) + problems
+        request, selectors, problems = gpu_settings.judge(params)
         if problems:
-            self.fail("; ".join(problems))
+            self.module.fail_json(msg="; ".join(problems))
         try:
             lib = self.loader()
         except ImportError:
-            self.fail(missing_required_lib("nvidia-ml-py"), exception=traceback.format_exc())
+            self.module.fail_json(msg=missing_required_lib("nvidia-ml-py"), exception=traceback.format_exc())
         try:
-            with nvml.NvmlSession(lib) as session:
-                result = self.converge(session, request)
-        except nvml.NvmlUnavailable as exc:
-            self.fail("NVML is unavailable on this host: %s" % exc.reason)
-        except nvml.GpuSelectionError as exc:
-            self.fail("gpus: %s" % exc)
-        except lib.NVMLError as exc:
-            self.fail("NVML failed: %s" % nvml.describe_error(exc))
+            result = gpu_settings.apply_request(lib, request, selectors, params["state_file"],
+                                                check=self.module.check_mode, move=self.module.atomic_move)
+        except gpu_settings.ApplyFailed as exc:
+            extra = {} if exc.gpus is None else {"changed": exc.changed, "gpus": exc.gpus}
+            self.module.fail_json(msg=exc.msg, **extra)
+        if not self.module._diff:
+            result.pop("diff")
         result["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
-        return result
-
-    def converge(self, session, request):
-        chosen = session.select(self.module.params["gpus"])
-        state = self.read_state()
-        plans, problems = [], []
-        for index, handle in chosen:
-            facts = session.read_gpu(index, handle)
-            want, bad = gpu_settings.desired_for(facts, request)
-            problems.extend(bad)
-            now = nvml.read_settings(session, handle)
-            now["locked_clocks"] = state.get(facts["uuid"])
-            changes = {}
-            for key in nvml.SETTINGS:
-                if key in want and want[key] != now[key]:
-                    changes[key] = {"before": now[key], "after": want[key]}
-            plans.append((index, handle, facts, changes))
-        if problems:
-            # Nothing has been changed on any GPU at this point.
-            self.fail("nothing was changed on any GPU: " + "; ".join(problems))
-
-        result = {"changed": False, "changes": 0, "gpus": []}
-        diffs = []
-        for index, handle, facts, changes in plans:
-            result["gpus"].append({"index": index, "uuid": facts["uuid"], "changes": changes})
-            if changes:
-                diffs.append({
-                    "before_header": "GPU %d (%s)" % (index, facts["uuid"]),
-                    "after_header": "GPU %d (%s)" % (index, facts["uuid"]),
-                    "before": dict((k, v["before"]) for k, v in changes.items()),
-                    "after": dict((k, v["after"]) for k, v in changes.items()),
-                })
-        result["changes"] = sum(len(g["changes"]) for g in result["gpus"])
-        result["changed"] = result["changes"] > 0
-        if self.module._diff:
-            result["diff"] = diffs
-        if self.module.check_mode or not result["changed"]:
-            return result
-
-        done = []
-        for index, handle, facts, changes in plans:
-            for key in nvml.SETTINGS:  # persistence first, clocks last
-                if key not in changes:
-                    continue
-                after = changes[key]["after"]
-                value = after
-                if key == "application_clocks" and after == facts["default_application_clocks"]:
-                    value = None  # back to the defaults: NVML's reset, not a pinned copy of them
-                try:
-                    nvml.apply_setting(session, handle, key, value)
-                except session.lib.NVMLError as exc:
-                    code = nvml.error_code(exc)
-                    why = {nvml.NO_PERMISSION: "NVML refuses it to this user (run as root)",
-                           nvml.NOT_SUPPORTED: "this GPU does not support it"}.get(code, "")
-                    self.fail("GPU %d (%s): setting %s to %s failed: %s%s. Applied before the failure: %s"
-                              % (index, facts["uuid"], key, after, nvml.describe_error(exc),
-                                 " - " + why if why else "", ", ".join(done) or "nothing"),
-                              changed=bool(done), gpus=result["gpus"])
-                done.append("GPU %d %s" % (index, key))
-                if key == "locked_clocks":
-                    if after is None:
-                        state.pop(facts["uuid"], None)
-                    else:
-                        state[facts["uuid"]] = after
-                    self.write_state(state)
-            readback = nvml.read_settings(session, handle)
-            wrong = ["%s reads %s, not %s" % (k, readback[k], changes[k]["after"])
-                     for k in changes if k in readback and readback[k] != changes[k]["after"]]
-            if wrong:
-                self.fail("GPU %d (%s) did not take the settings: %s" % (index, facts["uuid"], "; ".join(wrong)),
-                          changed=True, gpus=result["gpus"])
         return result
 
 

@@ -46,13 +46,8 @@ options:
         gather facts on hosts that have no GPU or no driver yet.
     type: bool
     default: false
-attributes:
-  check_mode:
-    support: full
-    description: Only reads; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
+extends_documentation_fragment:
+  - llmfleet.deepseek.attributes.read_only
 requirements:
   - nvidia-ml-py (the C(pynvml) module) on the managed host, and a loaded NVIDIA driver, for the
     NVML facts. The PCI view needs neither.
@@ -194,13 +189,12 @@ elapsed_ms:
   sample: 41.7
 """
 
-import re
 import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.llmfleet.deepseek.plugins.module_utils import nvml
+from ansible_collections.llmfleet.deepseek.plugins.module_utils import gpu_settings, nvml
 
 
 def build_module():
@@ -213,28 +207,12 @@ def build_module():
     )
 
 
-GPU_UUID = re.compile(r"^GPU-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
-SELECTOR_FORMS = ("a GPU index (0, 1, ...) or a GPU uuid (GPU- and 32 hex digits grouped 8-4-4-4-12, as nvidia-smi -L "
-                  "prints it)")
-
-
 def parse_selectors(gpus):
     """(selectors, problems) for the gpus option, before NVML is touched: each entry as
-    NvmlSession.select takes it (an index as its digits, a uuid as GPU- and lower-case hex),
-    and one sentence per entry of the wrong form."""
-    selectors, problems = [], []
-    for number, item in enumerate(gpus or [], 1):
-        text = str(item).strip()
-        if text.isdigit() and text.isascii():
-            selectors.append(str(int(text)))
-        elif GPU_UUID.match(text):
-            selectors.append("GPU-" + text[4:].lower())
-        elif text.upper().startswith("MIG-"):
-            problems.append("entry %d %r is a MIG device; this module reads whole GPUs, give the parent GPU's index or uuid"
-                            % (number, item))
-        else:
-            problems.append("entry %d %r is not %s" % (number, item, SELECTOR_FORMS))
-    return selectors, problems
+    NvmlSession.select takes it, and a sentence for the entries of the wrong form. The rule is
+    gpu_settings.parse_selectors (the nvidia_gpu module and the gpu_tuning role judge with it);
+    a GPU named twice is read once."""
+    return gpu_settings.parse_selectors(gpus, "gpus", repeats=True)
 
 
 class GpuInfo:
@@ -278,7 +256,7 @@ class GpuInfo:
     def read(self):
         selectors, problems = parse_selectors(self.module.params["gpus"])
         if problems:
-            self.module.fail_json(msg="gpus: %s" % "; ".join(problems))
+            self.module.fail_json(msg="; ".join(problems))
         pci = nvml.read_pci(self.pci_root)
         flavour, module_version = nvml.read_kernel_module(self.version_file)
         result = {

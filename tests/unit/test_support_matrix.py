@@ -50,17 +50,16 @@ def _scenario_text(name):
 
 
 _ROLE_REF = re.compile(r"(?:\brole:|include_role:\s*\n\s*name:|import_role:\s*\n\s*name:)\s*(?:llmfleet\.deepseek\.)?(\w+)")
-_TOGGLE = re.compile(r"^(\w+) \| default\((true|false)\) \| bool$")
 
 
 def _site_roles():
-    """site.yml's roles with the inventory switch that turns each on or off: {role: (var, default)}."""
-    roles = {}
-    for play in yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text()):
-        for entry in play.get("roles") or []:
-            match = _TOGGLE.match(str(entry.get("when", "")).strip())
-            roles[entry["role"]] = (match.group(1), match.group(2) == "true") if match else None
-    return roles
+    """site.yml's roles with the inventory switch that turns each on or off: {role: (var, default)},
+    from site.yml's one list of roles (playbooks/vars/site.yml); each switch's default is
+    fleet_defaults'."""
+    site = yaml.safe_load((ROOT / "playbooks" / "vars" / "site.yml").read_text())
+    shared = yaml.safe_load((ROOT / "roles" / "fleet_defaults" / "defaults" / "main.yml").read_text())
+    return {item["role"]: ((item["switch"], bool(shared[item["switch"]])) if "switch" in item else None)
+            for item in site["llmfleet_site_role_list"]}
 
 
 def scenario_roles(name):

@@ -369,6 +369,20 @@ def test_a_key_that_does_not_match_the_certificate_fails_on_the_controller(edge,
     assert call("/v1/models", key=KEYS["alice"])[0] == 200
 
 
+def test_check_mode_mints_no_key_material_on_the_controller(edge, tmp_path):
+    """A drift run (--check) against a CA directory that does not exist yet creates nothing there:
+    it says what the internal CA would make and reports the edge's certificate as a change."""
+    before = edge.file("/etc/nginx/llmfleet/edge.pem").sha256sum
+    fresh = tmp_path / "fresh-ca"
+    run = playbook("--check", "--diff", "-e", json.dumps({"nginx_tls_internal_ca_dir": str(fresh)}))
+    out = scenario.flat(run)
+    assert run.returncode == 0, out[-3000:]
+    assert "an internal CA would be created in %s and would sign a certificate for edge" % fresh in out
+    assert not fresh.exists() or not any(fresh.rglob("*")), sorted(str(p) for p in fresh.rglob("*"))
+    assert scenario.recap(run)["edge"]["changed"] >= 2  # the message and edge.pem
+    assert edge.file("/etc/nginx/llmfleet/edge.pem").sha256sum == before
+
+
 def test_the_modern_profile_is_what_sslyze_calls_modern(tmp_path):
     try:
         run = playbook("-e", "nginx_tls_profile=modern")

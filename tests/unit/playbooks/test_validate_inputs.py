@@ -15,6 +15,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")
 PLAYBOOK = """- hosts: all
   gather_facts: false
   vars_files: [%(root)s/playbooks/vars/site.yml]
+  roles: [llmfleet.deepseek.fleet_defaults]
   tasks:
     - ansible.builtin.import_tasks: %(root)s/playbooks/tasks/validate_inputs.yml
       tags: [always]

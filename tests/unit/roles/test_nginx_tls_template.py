@@ -121,3 +121,26 @@ def test_stub_status_on_loopback_only_and_off_with_port_0():
     assert "access_log off;" in status and "listen 8099" not in text
     conf_off = directives(render(nginx_tls_status_port=0))
     assert "stub_status;" not in conf_off and not [d for d in conf_off if "8099" in d]
+
+
+def test_the_default_routes_share_the_edge_limits():
+    conf = directives(render())
+    for path in ("/v1/chat/completions", "/v1/completions", "/v1/models"):
+        assert "location = %s {" % path in conf
+    assert conf.count("limit_req zone=llmfleet_requests burst=20 nodelay;") == 3
+    assert conf.count("limit_conn llmfleet_streams 16;") == 3
+    assert not [d for d in conf if d.startswith("limit_req_zone") and "llmfleet_requests_" in d]
+
+
+def test_a_route_group_gets_zones_and_limits_of_its_own():
+    conf = directives(render(
+        nginx_tls_routes=[{"path": "/v1/chat/completions"}, {"path": "/v1/models", "group": "catalog"},
+                          {"path": "/v1/embeddings", "group": "catalog"}],
+        nginx_tls_route_limits={"catalog": {"rate_per_second": 50, "burst": 0}}))
+    assert "limit_req_zone $llmfleet_client zone=llmfleet_requests_catalog:10m rate=50r/s;" in conf
+    assert "limit_conn_zone $llmfleet_client zone=llmfleet_streams_catalog:10m;" in conf
+    assert conf.count("limit_req zone=llmfleet_requests_catalog burst=0 nodelay;") == 2
+    # max_streams_per_client left out: the edge's value.
+    assert conf.count("limit_conn llmfleet_streams_catalog 16;") == 2
+    assert conf.count("limit_req zone=llmfleet_requests burst=20 nodelay;") == 1
+    assert "location = /v1/completions {" not in conf

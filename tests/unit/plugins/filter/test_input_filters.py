@@ -8,7 +8,8 @@ FILTERS = f.FilterModule().filters()
 
 
 def test_the_filters_are_registered():
-    assert set(FILTERS) == {"input_problems", "gpu_tuning_settings", "site_roles_to_check", "model_manifest_problems"}
+    assert set(FILTERS) == {"input_problems", "gpu_tuning_settings", "site_roles_to_check", "model_manifest_problems",
+                            "site_roles", "site_roles_by_group"}
 
 
 def test_input_problems_returns_problems_notes_and_types():
@@ -55,3 +56,25 @@ def test_site_roles_to_check():
     assert FILTERS["site_roles_to_check"](["offline_repo", "ubuntu_base", "nginx_tls"], ["nginx_tls"], [], ["offline_repo"]) == [
         "offline_repo", "nginx_tls"]
     assert FILTERS["site_roles_to_check"](["ubuntu_base"], None, None) == ["ubuntu_base"]
+
+
+def test_the_context_is_read_only_when_the_types_are_right():
+    class Broken(dict):
+        def items(self):
+            raise AssertionError("the context was read")
+    result = FILTERS["input_problems"]({"trtllm_service_nodes": "x"}, "trtllm_service", {"trtllm_service_nodes": {"type": "int"}},
+                                       Broken(plan={}))
+    assert result["types_ok"] is False
+
+
+def test_site_roles():
+    entries = [{"role": "ubuntu_base", "group": "llmfleet"},
+               {"role": "cuda_toolkit", "group": "gpu_nodes", "switch": "llmfleet_cuda_toolkit"}]
+    assert FILTERS["site_roles"](entries, {"llmfleet_cuda_toolkit": False}, ["llmfleet", "gpu_nodes"]) == ["ubuntu_base"]
+    assert FILTERS["site_roles"](entries, {"llmfleet_cuda_toolkit": True}, ["gpu_nodes"]) == ["cuda_toolkit"]
+    assert FILTERS["site_roles_by_group"](entries, {"llmfleet_cuda_toolkit": True}) == {
+        "llmfleet": ["ubuntu_base"], "gpu_nodes": ["cuda_toolkit"]}
+    with pytest.raises(AnsibleFilterError, match="site_roles: llmfleet_site_role_list entry 0"):
+        FILTERS["site_roles"]([{"role": "x"}], {}, [])
+    with pytest.raises(AnsibleFilterError, match="the switches must be a dict"):
+        FILTERS["site_roles"](entries, ["llmfleet_cuda_toolkit"], [])

@@ -10,7 +10,7 @@ GPU = {"present": True, "count": 1, "driver_version": "580.1", "gpus": [{"memory
 
 def test_filters_are_registered():
     assert set(filters.FilterModule().filters()) == {"trtllm_fit_problems", "trtllm_option_problems", "trtllm_serve_problems",
-                                                     "trtllm_default_instance", "trtllm_flag_words"}
+                                                     "trtllm_default_instance", "trtllm_flag_words", "trtllm_batch_problems"}
 
 
 def test_fit_passes_through():
@@ -50,3 +50,15 @@ def test_flag_words():
     assert filters.trtllm_flag_words({"key": "--max_batch_size", "value": 64}) == ["--max_batch_size", "64"]
     with pytest.raises(AnsibleFilterError, match="--chat_template has a value with whitespace"):
         filters.trtllm_flag_words({"key": "chat_template", "value": "a b"})
+
+
+def test_batch_names_the_hosts_of_the_instance_outside_it():
+    assert filters.trtllm_batch_problems(["gpu-b01", "gpu-b02"], ["gpu-b01"], 2) == [
+        "the hosts of this instance roll together, but gpu-b02 are not in this batch (gpu-b01): run them in one play and make "
+        "llmfleet_serve_serial a multiple of 2 (e.g. [2, 50%]) with the hosts of an instance next to each other in the inventory"]
+    assert filters.trtllm_batch_problems(["gpu-b01", "gpu-b02"], ["gpu-b02", "gpu-b01", "gpu-c01"], 2) == []
+    # an instance on one host has nothing to roll together
+    assert filters.trtllm_batch_problems(["gpu-b01", "gpu-b02"], ["gpu-b01"], 1) == []
+    assert filters.trtllm_batch_problems([], ["gpu-b01"], 2) == []
+    with pytest.raises(AnsibleFilterError, match="trtllm_batch_problems"):
+        filters.trtllm_batch_problems(["gpu-b01"], ["gpu-b01"], "two")

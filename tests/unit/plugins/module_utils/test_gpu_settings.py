@@ -61,7 +61,10 @@ def test_labels_name_the_variable():
 
 @pytest.mark.parametrize("selectors, message", [
     (["GPU0"], "'GPU0' is not a GPU index"),
-    (["gpu-00000000-0000-4000-8000-000000000000"], "is not a GPU index"),
+    (["GPU-00000000-0000-4000-8000-00000000000"], "is not a GPU index"),
+    (["x", "GPU0"], "'x', 'GPU0' are not a GPU index"),
+    (["MIG-4f1c9a3e-7d2b-5e8f-9a1c-2b3d4e5f6a7b"], "is a MIG device; give the parent GPU's index or uuid"),
+    (["\u0663"], "is not a GPU index"),
     (["0", "-1"], "'-1' is not"),
     (["GPU-123"], "'GPU-123' is not"),
     (["0", "0"], "0 named more than once"),
@@ -79,6 +82,20 @@ def test_bad_selectors(selectors, message):
 @pytest.mark.parametrize("selectors", [[], None, ["0", "7", UUID0], [3]])
 def test_good_selectors(selectors):
     assert gs.selector_problems(selectors) == []
+
+
+@pytest.mark.parametrize("selectors, parsed", [
+    ([" 1", "07", 3], ["1", "7", "3"]),
+    (["gpu-" + UUID0[4:].upper()], [UUID0]),
+    (["GPU-ABCDEF01-0000-4000-8000-00000000000A"], ["GPU-abcdef01-0000-4000-8000-00000000000a"]),
+])
+def test_selectors_are_read_as_nvml_names_the_gpus(selectors, parsed):
+    """Any case, leading zeros and blanks: one rule for nvidia_gpu, nvidia_gpu_info and gpu_tuning."""
+    assert gs.parse_selectors(selectors) == (parsed, [])
+
+
+def test_repeats_are_read_once_where_allowed():
+    assert gs.parse_selectors(["0", "00", UUID0, UUID0.lower()], repeats=True) == (["0", UUID0], [])
 
 
 def test_select_against_known_gpus():
@@ -113,3 +130,53 @@ def test_defaults_resolve_to_the_gpu_values():
 def test_a_gpu_without_power_constraints_says_so():
     problems = gs.desired_for(h100_facts(power_limit_min_w=None), {"power_limit": 300}, {"power_limit": "gpu_tuning_power_limit"})[1]
     assert "gpu_tuning_power_limit cannot be managed here" in problems[0]
+
+
+def test_against_gpus_selects_then_judges_each():
+    gpus = [h100_facts(0), h100_facts(1, power_limit_max_w=400)]
+    assert gs.against_gpus({"power_limit": 500}, ["0"], gpus) == []
+    assert gs.against_gpus({"power_limit": 500}, [], gpus) == [
+        "GPU 1 (GPU-00000000-0000-4000-8000-000000000001): power_limit 500 W is outside what it accepts (200-400 W)"]
+    assert gs.against_gpus({}, ["5"], gpus, variable="gpu_tuning_gpus", host="h")[0].startswith("gpu_tuning_gpus: no GPU 5 on h")
+
+
+def test_judge_says_everything_at_once_selectors_first():
+    request, selectors, problems = gs.judge({"gpus": ["01", "x"], "power_limit": 0, "compute_mode": "default"})
+    assert request == {"compute_mode": "default"} and selectors == ["1"]
+    assert problems[0].startswith("gpus: 'x' is not") and problems[1].startswith("power_limit: 0 is not accepted")
+
+
+# -- the desired-state document --------------------------------------------------------------
+GOOD_DOC = {"format": 1, "persistence_daemon": False,
+            "options": {"gpus": ["0"], "state_file": "/var/lib/llmfleet/nvidia-gpu-state.json",
+                        "persistence_mode": True, "power_limit": 500}}
+
+
+def test_a_good_document_has_no_problem():
+    assert gs.document_problems(GOOD_DOC) == []
+    assert gs.document_problems({"format": 1, "options": {}}) == []
+
+
+@pytest.mark.parametrize("doc, message", [
+    ([], "the document is list, not a JSON object"),
+    (dict(GOOD_DOC, format=2), "format: 2 is not accepted; this code reads format 1"),
+    (dict(GOOD_DOC, extra=1), "unknown keys extra"),
+    (dict(GOOD_DOC, persistence_daemon="yes"), "persistence_daemon: 'yes' is not accepted"),
+    (dict(GOOD_DOC, options=None), "options: None is not accepted"),
+    (dict(GOOD_DOC, options={"power_limt": 500}), "options: unknown power_limt; options are gpus, state_file, persistence_mode"),
+    (dict(GOOD_DOC, options={"state_file": "state.json"}), "options.state_file: 'state.json' is not accepted"),
+    (dict(GOOD_DOC, options={"locked_clocks": {"min": 2, "max": 1}}), "locked_clocks: {'min': 2, 'max': 1} is not accepted; min 2 MHz"),
+    (dict(GOOD_DOC, options={"gpus": ["GPU0"]}), "gpus: 'GPU0' is not a GPU index"),
+])
+def test_a_document_that_cannot_be_applied_is_named(doc, message):
+    problems = gs.document_problems(doc)
+    assert problems and message in "; ".join(problems), problems
+
+
+def test_read_document_names_the_file(tmp_path):
+    path = tmp_path / "gpu-settings.json"
+    assert gs.read_document(str(path))[1][0].startswith("%s cannot be read" % path)
+    path.write_text("{")
+    assert gs.read_document(str(path))[1][0].startswith("%s is not JSON" % path)
+    path.write_text('{"format": 1, "options": {"power_limit": 0}}')
+    assert gs.read_document(str(path))[1] == ["%s: power_limit: 0 is not accepted; give watts above 0, or 'default'" % path]

@@ -2,6 +2,7 @@
 its shipped defaults (accepted) and with bad values (named: the variable, the value, what is
 accepted)."""
 import pathlib
+import re
 
 import pytest
 import yaml
@@ -22,6 +23,10 @@ RENDERED = {
     "nginx_tls_access_log": "/var/log/nginx/llmfleet-access.log", "nginx_tls_status_port": 8099,
     "nvidia_container_toolkit_source": "nvidia_repo", "trtllm_service_node_address": "10.0.0.1",
     "firewall_monitoring_sources": [],
+    # The listening ports: fleet_defaults' llmfleet_ports.
+    "nginx_tls_https_port": 443, "nginx_tls_http_port": 80, "monitoring_node_exporter_port": 9100,
+    "monitoring_nginx_exporter_port": 9113, "monitoring_mtail_port": 3903, "monitoring_dcgm_exporter_port": 9400,
+    "firewall_edge_ports": [443, 80], "firewall_monitoring_ports": [9100, 9400, 9113, 3903],
 }
 H100 = {
     "index": 0, "uuid": "GPU-00000000-0000-4000-8000-000000000000",
@@ -36,11 +41,17 @@ GPU_PCI_ONLY = {"present": True, "count": 2, "nvml_available": False, "nvml_reas
                 "gpus": [], "architectures": []}
 
 
+# What every inventory sets where no default can: the model trtllm_service serves.
+SITE = {"trtllm_service": {"trtllm_service_model_name": "deepseek-r1", "trtllm_service_model_revision": "2025-05-28-fp8",
+                           "trtllm_service_model_src": "/mnt/models/deepseek-r1/2025-05-28-fp8"}}
+
+
 def defaults(role, **over):
     values = yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text())
     for name, value in list(values.items()):
         if name in RENDERED:
             values[name] = RENDERED[name]
+    values.update(SITE.get(role, {}))
     if role == "gpu_tuning":
         values["gpu_tuning_profiles"]["power_capped"]["power_limit"] = 0
     values.update(over)
@@ -207,7 +218,6 @@ MANIFEST = "%s  config.json\n%s *model-00001.safetensors\n" % ("a" * 64, "b" * 6
     ({"trtllm_service_model_revision": "main"}, "trtllm_service_model_revision: 'main' names something that moves"),
     ({"trtllm_service_model_revision": "HEAD"}, "trtllm_service_model_revision: 'HEAD' names something that moves"),
     ({"trtllm_service_model_revision": "Master"}, "'Master' names something that moves"),
-    ({"trtllm_service_model_revision": "refs/heads/release-1"}, "'refs/heads/release-1' names something that moves"),
     ({"trtllm_service_model_revision": "latest"}, "give an immutable revision: a commit (40 hex digits)"),
     ({"trtllm_service_model_manifest": "config.json\nweights.bin\n"},
      "trtllm_service_model_manifest: 2 line(s) are not \"<sha256, 64 lower-case hex>  <relative path>\""),
@@ -237,6 +247,12 @@ def test_trtllm_service_refuses(over, message):
     assert len(problems) == 1 and message in problems[0], problems
 
 
+def test_a_ref_moves_and_is_no_directory_name():
+    problems = judge("trtllm_service", trtllm_service_model_revision="refs/heads/release-1")["problems"]
+    assert len(problems) == 2 and "'refs/heads/release-1' names something that moves" in problems[0], problems
+    assert problems[1] == "trtllm_service_model_revision refs/heads/release-1 must match %s" % inputs.TRTLLM_NAME
+
+
 def test_a_header_value_is_never_shown():
     problems = judge("trtllm_service", trtllm_service_model_http_headers={"X-Token": "secret\n"})["problems"]
     assert problems and "secret" not in problems[0]
@@ -264,6 +280,184 @@ def test_revision_names_that_do_not_move(revision):
     assert inputs.revision_problem(revision) is None
 
 
+# The rules the role's assert used to hold in Jinja, given what its validate_inputs.yml passes:
+# the serving plan vars/main.yml derives, the preset names, the flags it owns, what the inventory
+# says of the other hosts of a multi-node instance. Worded as they always were (grep-able).
+TRTLLM_VARS = yaml.safe_load((ROOT / "roles" / "trtllm_service" / "vars" / "main.yml").read_text())
+DIGEST = "sha256:" + "0" * 64
+IMAGE = "nvcr.io/nvidia/tensorrt-llm/release:1.2.0@" + DIGEST
+PAIR = {"trtllm_service_node_hosts": ["gpu-a01", "gpu-a02"], "trtllm_service_node_address": "10.0.0.1",
+        "trtllm_service_node_interface": "ens1f0"}
+
+
+def served(context=None, plan=None, **over):
+    """trtllm_service judged as validate_inputs.yml calls it: one instance on GPU 0 unless said, on a
+    lab host without a GPU (the fit skipped) unless the context gives one (ON_H100)."""
+    values = defaults("trtllm_service", **over)
+    plan = dict({"tp_size": 1, "pp_size": 1, "ep_size": 0, "nodes": 1,
+                 "instances": values["trtllm_service_instances"] or [{"name": "0", "port": 8000, "gpus": [0]}],
+                 "weights_gib": 0.0, "kv_fraction": 0.9, "flags": values["trtllm_service_flags"],
+                 "extra_llm_api_options": values["trtllm_service_extra_llm_api_options"]}, **(plan or {}))
+    context = dict({"host": "gpu-a01", "gpu": NO_GPU, "require_gpu": False, "offline": False,
+                    "presets": list(TRTLLM_VARS["__trtllm_service_presets"]),
+                    "owned_flags": TRTLLM_VARS["__trtllm_service_owned_flags"], "plan": plan,
+                    "node_revisions": {"gpu-a01": None, "gpu-a02": None}}, **(context or {}))
+    return inputs.input_problems("trtllm_service", values, spec("trtllm_service"), context)
+
+
+NAME_RE = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+TWO_NODES = {"nodes": 2, "tp_size": 2}
+NO_GPU = {"present": False, "count": 0, "gpus": []}
+ON_H100 = {"gpu": GPU_NVML, "require_gpu": True}
+SKIPPED = "trtllm_service: the fit check is skipped on gpu-a01: it has no NVIDIA GPU and llmfleet_require_gpu is false."
+
+
+@pytest.mark.parametrize("over, context, plan, message", [
+    # the model
+    ({"trtllm_service_model_name": ""}, {}, {},
+     "trtllm_service_model_name is empty (the model to serve; in site.yml llmfleet_model_service false leaves the service out)"),
+    ({"trtllm_service_model_name": "deepseek r1"}, {}, {}, "trtllm_service_model_name deepseek r1 must match " + NAME_RE),
+    ({"trtllm_service_model_revision": ""}, {}, {}, "trtllm_service_model_revision is empty"),
+    ({"trtllm_service_model_revision": "current"}, {}, {}, "trtllm_service_model_revision current must match " + NAME_RE),
+    ({"trtllm_service_model_revision": "2025/05"}, {}, {}, "trtllm_service_model_revision 2025/05 must match " + NAME_RE),
+    ({"trtllm_service_model_src": ""}, {}, {},
+     "trtllm_service_model_src is empty (a directory on the host, or with trtllm_service_model_source http the revision URL)"),
+    ({"trtllm_service_model_src": "models/r1"}, {}, {},
+     "trtllm_service_model_src models/r1 must be an absolute path (trtllm_service_model_source path)"),
+    ({"trtllm_service_model_source": "http", "trtllm_service_model_src": "ftp://models/r1"}, {}, {},
+     "trtllm_service_model_src ftp://models/r1 must be an http:// or https:// URL (trtllm_service_model_source http)"),
+    # venv
+    ({"trtllm_service_install_mode": "venv", "trtllm_service_version": "latest"}, {}, {},
+     "trtllm_service_version latest must be a tensorrt-llm version such as 1.2.1 (trtllm_service_install_mode venv)"),
+    ({"trtllm_service_install_mode": "venv", "trtllm_service_version": "1.2.1", "trtllm_service_wheelhouse": "wheels"}, {}, {},
+     "trtllm_service_wheelhouse wheels must be an absolute path"),
+    ({"trtllm_service_install_mode": "venv", "trtllm_service_version": "1.2.1", "trtllm_service_pip_index_url": "pypi.example"}, {}, {},
+     "trtllm_service_pip_index_url pypi.example must be an http:// or https:// URL"),
+    ({"trtllm_service_install_mode": "venv", "trtllm_service_version": "1.2.1"}, {"offline": True}, {},
+     "llmfleet_offline is true and trtllm_service_wheelhouse is empty: pip would read an index "
+     "(offline_repo publishes the wheelhouse of the bundle)"),
+    # container
+    ({"trtllm_service_install_mode": "container", "trtllm_service_image": IMAGE}, {"offline": True}, {},
+     "llmfleet_offline is true and trtllm_service_image_archive is empty: the image would be pulled (offline_repo publishes the bundle)"),
+    ({"trtllm_service_install_mode": "container"}, {}, {},
+     "trtllm_service_image or trtllm_service_image_id is needed (trtllm_service_install_mode container)"),
+    ({"trtllm_service_install_mode": "container", "trtllm_service_image": "nvcr.io/nvidia/tensorrt-llm/release:1.2.0"}, {}, {},
+     "trtllm_service_image nvcr.io/nvidia/tensorrt-llm/release:1.2.0 must be pinned by digest: REPOSITORY[:TAG]@sha256:<64 hex>"),
+    ({"trtllm_service_install_mode": "container", "trtllm_service_image_id": "0" * 64}, {}, {},
+     "trtllm_service_image_id %s must be sha256:<64 hex> (the image ID that docker image inspect reports)" % ("0" * 64)),
+    ({"trtllm_service_install_mode": "container", "trtllm_service_image": IMAGE, "trtllm_service_image_archive": "/b/i.tar"}, {}, {},
+     "trtllm_service_image_archive needs trtllm_service_image_id (an archive loads with its ID; its digest is not kept)"),
+    ({"trtllm_service_install_mode": "container", "trtllm_service_image_id": DIGEST, "trtllm_service_image_archive": "i.tar"}, {}, {},
+     "trtllm_service_image_archive i.tar must be an absolute path"),
+    ({"trtllm_service_install_mode": "container", "trtllm_service_image": IMAGE, "trtllm_service_image_archive_sha256": "ABC"}, {}, {},
+     "trtllm_service_image_archive_sha256 ABC must be 64 hex digits"),
+    ({"trtllm_service_container_engine_bin": "docker"}, {}, {}, "trtllm_service_container_engine_bin docker must be an absolute path"),
+    # preset, executable
+    ({"trtllm_service_preset": "deepseek-r1-fp8"}, {}, {},
+     "trtllm_service_preset deepseek-r1-fp8 is not one of " + ", ".join(TRTLLM_VARS["__trtllm_service_presets"])),
+    ({"trtllm_service_bin": "trtllm-serve"}, {}, {}, "trtllm_service_bin trtllm-serve must be an absolute path"),
+    # instances (the names are counted without case, as before)
+    ({"trtllm_service_instances": [{"name": "a", "port": 8000, "gpus": []}, {"name": "A", "port": 8001, "gpus": []}]}, {}, {},
+     'trtllm_service_instances: names must be unique and match %s, ports unique and 1024-65535: [{"name": "a", "port": 8000, '
+     '"gpus": []}, {"name": "A", "port": 8001, "gpus": []}]' % NAME_RE),
+    ({"trtllm_service_instances": [{"name": "a b", "port": 8000, "gpus": []}]}, {}, {}, "trtllm_service_instances: names must be unique"),
+    ({"trtllm_service_instances": [{"name": "a", "port": 80, "gpus": []}]}, {}, {}, "ports unique and 1024-65535"),
+    ({"trtllm_service_instances": [{"name": "a", "port": 70000, "gpus": []}]}, {}, {}, "ports unique and 1024-65535"),
+    ({"trtllm_service_instances": [{"name": "a", "port": 8000, "gpus": []}, {"name": "b", "port": 8000, "gpus": []}]}, {}, {},
+     "ports unique and 1024-65535"),
+    ({}, {}, {"instances": []}, "trtllm_service_instances is empty and the host has no GPU for the default layout"),
+    ({"trtllm_service_keep_revisions": -1}, {}, {}, "trtllm_service_keep_revisions -1 must be 0 or more"),
+    # flags and options (trtllm.serve_problems), the fit (trtllm.fit_problems)
+    ({"trtllm_service_flags": {"port": 9000}}, {}, {"flags": {"port": 9000}},
+     "trtllm_service_flags: --port is set by the role (from its own variables); remove it"),
+    ({}, {}, {"extra_llm_api_options": {"enable_attention_db": True}},
+     "trtllm_service_extra_llm_api_options: unknown key enable_attention_db (did you mean enable_attention_dp?)"),
+    ({}, {"require_gpu": True}, {}, "gpu-a01: no GPU (llmfleet_gpu.present is false); the plan needs 1 per host"),
+    ({}, ON_H100, {"instances": [{"name": "0", "port": 8000, "gpus": [1]}]}, "gpu-a01: instance 0 uses GPU 1; this host has GPUs 0-0"),
+    ({}, dict(ON_H100, gpu=dict(GPU_NVML, driver_version="550.54.15")), {},
+     "gpu-a01: driver 550.54.15 is older than branch 575, which this TensorRT-LLM needs"),
+    # an instance over several hosts
+    (dict(PAIR, trtllm_service_node_hosts=["gpu-a01"]), {}, TWO_NODES,
+     'trtllm_service_node_hosts ["gpu-a01"] must name the 2 hosts of this instance (trtllm_service_nodes or the preset), '
+     "the head first, once each, this host among them"),
+    (dict(PAIR, trtllm_service_node_hosts=["gpu-a01", "GPU-A01"]), {"node_revisions": {"gpu-a01": None, "GPU-A01": None}}, TWO_NODES,
+     'trtllm_service_node_hosts ["gpu-a01", "GPU-A01"] must name the 2 hosts'),
+    (dict(PAIR, trtllm_service_node_hosts=["gpu-a02", "gpu-a03"]), {"node_revisions": {"gpu-a02": None, "gpu-a03": None}}, TWO_NODES,
+     'trtllm_service_node_hosts ["gpu-a02", "gpu-a03"] must name the 2 hosts'),
+    (PAIR, {"node_revisions": {"gpu-a01": None}}, TWO_NODES, "trtllm_service_node_hosts gpu-a02 are not in the inventory"),
+    (PAIR, {"node_revisions": {"gpu-a01": "r1", "gpu-a02": "r2"}}, TWO_NODES,
+     "trtllm_service_model_revision differs between the hosts of this instance (trtllm_service_node_hosts): set it for their group"),
+    (dict(PAIR, trtllm_service_node_address="gpu-a01.fabric"), {}, TWO_NODES,
+     "trtllm_service_node_address gpu-a01.fabric must be an IP address on the fabric network (the other hosts reach this one there)"),
+    (dict(PAIR, trtllm_service_node_interface=""), {}, TWO_NODES,
+     'trtllm_service_node_interface "" must name the fabric network interface (e.g. ens1f0; NCCL, Gloo and MPI use it)'),
+    (dict(PAIR, trtllm_service_node_interface="ens 1"), {}, TWO_NODES, 'trtllm_service_node_interface "ens 1" must name'),
+    (dict(PAIR, trtllm_service_node_port=22), {}, TWO_NODES,
+     "trtllm_service_node_port 22 must be 1024-65535 (the node sshd runs unprivileged)"),
+    (dict(PAIR, trtllm_service_install_mode="container", trtllm_service_image=IMAGE), {}, TWO_NODES,
+     "trtllm_service_install_mode container cannot span hosts (the ranks are started through the node sshd): use venv or preinstalled"),
+    (PAIR, {}, dict(TWO_NODES, instances=[{"name": "0", "port": 8000, "gpus": [0]}, {"name": "1", "port": 8001, "gpus": [0]}]),
+     "an instance over 2 hosts is one per host: trtllm_service_instances has 2"),
+    (dict(PAIR, trtllm_service_mpirun_bin="mpirun"), {}, TWO_NODES, "trtllm_service_mpirun_bin mpirun must be an absolute path"),
+    (dict(PAIR, trtllm_service_llmapi_launch_bin="trtllm-llmapi-launch"), {}, TWO_NODES,
+     "trtllm_service_llmapi_launch_bin trtllm-llmapi-launch must be an absolute path"),
+])
+def test_trtllm_service_refuses_a_plan(over, context, plan, message):
+    problems = served(context, plan, **over)["problems"]
+    assert len(problems) == 1 and message in problems[0], problems
+
+
+@pytest.mark.parametrize("over, context, plan", [
+    ({"trtllm_service_model_source": "http", "trtllm_service_model_src": "https://models.example/deepseek-r1/r1"}, {}, {}),
+    ({"trtllm_service_model_revision": "0123456789abcdef0123456789abcdef01234567"}, {}, {}),
+    ({"trtllm_service_install_mode": "venv", "trtllm_service_version": "1.2.0rc1", "trtllm_service_wheelhouse": "/srv/wheels",
+      "trtllm_service_pip_index_url": "https://pypi.example/simple"}, {"offline": True}, {}),
+    ({"trtllm_service_install_mode": "container", "trtllm_service_image": IMAGE}, {}, {}),
+    ({"trtllm_service_install_mode": "container", "trtllm_service_image_id": DIGEST, "trtllm_service_image_archive": "/b/i.tar",
+      "trtllm_service_image_archive_sha256": "f" * 64, "trtllm_service_container_engine_bin": "/usr/bin/podman"},
+     {"offline": True}, {}),
+    ({"trtllm_service_preset": "deepseek-r1-distill-qwen-7b-1gpu"}, {}, {}),
+    ({"trtllm_service_instances": [{"name": "0", "port": 8000, "gpus": [0]}, {"name": "spare", "port": 65535, "gpus": []}]}, {}, {}),
+    ({"trtllm_service_keep_revisions": 0}, {}, {}),
+    ({"trtllm_service_flags": {"max_batch_size": 64}}, {}, {"flags": {"max_batch_size": 64}}),
+    (PAIR, {"node_revisions": {"gpu-a01": "r1", "gpu-a02": "r1"}}, TWO_NODES),
+    (dict(PAIR, trtllm_service_node_address="fd00::1", trtllm_service_install_mode="venv", trtllm_service_version="1.2.1",
+          trtllm_service_llmapi_launch_bin="/opt/trtllm/bin/trtllm-llmapi-launch"), {"node_revisions": {"gpu-a01": "r1", "gpu-a02": None}},
+     TWO_NODES),
+    # a node host list left over on a one-host instance is not judged
+    ({"trtllm_service_node_hosts": ["elsewhere"], "trtllm_service_node_interface": ""}, {"node_revisions": {}}, {}),
+])
+def test_trtllm_service_accepts_a_plan(over, context, plan):
+    result = served(context, plan, **over)
+    assert result["problems"] == [] and result["notes"] == [SKIPPED], result
+
+
+def test_the_fit_is_judged_on_a_host_with_a_gpu_or_where_one_is_required_else_skipped_saying_so():
+    assert served(ON_H100) == {"problems": [], "notes": [], "types_ok": True}
+    assert served({"require_gpu": False}) == {"problems": [], "notes": [SKIPPED], "types_ok": True}
+    assert served({"require_gpu": True})["notes"] == []
+
+
+def test_every_problem_at_once_in_the_role_s_order():
+    problems = served({"offline": True}, None, trtllm_service_model_name="", trtllm_service_install_mode="container",
+                      trtllm_service_bin="serve", trtllm_service_keep_revisions=-1)["problems"]
+    assert [p.split(" ")[0] for p in problems] == [
+        "trtllm_service_model_name", "llmfleet_offline", "trtllm_service_image", "trtllm_service_bin", "trtllm_service_keep_revisions"]
+
+
+def test_the_plan_is_read_only_when_the_types_are_right():
+    """What vars/main.yml derives assumes the types (a node count "x" would divide by zero there)."""
+    def plan():
+        raise AssertionError("the context was read")
+    result = inputs.input_problems("trtllm_service", defaults("trtllm_service", trtllm_service_nodes="x"), spec("trtllm_service"), plan)
+    assert result["types_ok"] is False and "trtllm_service_nodes" in result["problems"][0]
+
+
+def test_without_a_plan_only_the_variables_are_judged():
+    assert judge("trtllm_service", trtllm_service_model_name="")["problems"] == [
+        "trtllm_service_model_name is empty (the model to serve; in site.yml llmfleet_model_service false leaves the service out)"]
+
+
 # -- the other roles -----------------------------------------------------------------------------
 @pytest.mark.parametrize("role, over, message", [
     ("nvidia_driver", {"nvidia_driver_cuda_repo_url": "developer.download.nvidia.com"},
@@ -285,6 +479,22 @@ def test_revision_names_that_do_not_move(revision):
     ("nginx_tls", {"nginx_tls_certificate_source": "internal_ca", "nginx_tls_internal_cert_renew_days": 0}, "nginx_tls_internal_cert_renew_days: 0"),
     ("nginx_tls", {"nginx_tls_upstreams": [{"name": "0", "port": 8099}]}, "nginx_tls_status_port 8099 is not 0 or a loopback port"),
     ("nginx_tls", {"nginx_tls_upstreams": [{"name": "0", "port": "8000"}]}, "nginx_tls_upstreams: every entry needs a name and a port"),
+    ("nginx_tls", {"nginx_tls_routes": []}, "nginx_tls_routes must be a non-empty list"),
+    ("nginx_tls", {"nginx_tls_routes": ["/v1/models"]}, "Elements value for option 'nginx_tls_routes' is of type str"),
+    ("nginx_tls", {"nginx_tls_routes": [{"path": "v1/models"}]}, "nginx_tls_routes[0].path 'v1/models' must be an exact path"),
+    ("nginx_tls", {"nginx_tls_routes": [{"path": "/v1/../server_info"}]}, "nginx_tls_routes[0].path '/v1/../server_info' must be an exact path"),
+    ("nginx_tls", {"nginx_tls_routes": [{"path": "/v1/models", "limit": 5}]}, "nginx_tls_routes[0]: unknown key(s) limit"),
+    ("nginx_tls", {"nginx_tls_routes": [{"path": "/v1/models"}, {"path": "/v1/models"}]}, "nginx_tls_routes: each path once: /v1/models"),
+    ("nginx_tls", {"nginx_tls_routes": [{"path": "/healthz"}]}, "nginx_tls_routes: /healthz is the edge's health route"),
+    ("nginx_tls", {"nginx_tls_routes": [{"path": "/v1/models", "group": "catalog"}]},
+     "nginx_tls_routes[0].group 'catalog' has no limits in nginx_tls_route_limits (groups there: none)"),
+    ("nginx_tls", {"nginx_tls_route_limits": {"Catalog": {"burst": 1}}}, "nginx_tls_route_limits.Catalog: a group name is lower-case"),
+    ("nginx_tls", {"nginx_tls_route_limits": {"catalog": {}}}, "nginx_tls_route_limits.catalog must name at least one of"),
+    ("nginx_tls", {"nginx_tls_route_limits": {"catalog": {"rate": 5}}}, "nginx_tls_route_limits.catalog: unknown key(s) rate"),
+    ("nginx_tls", {"nginx_tls_route_limits": {"catalog": {"rate_per_second": 0}}},
+     "nginx_tls_route_limits.catalog.rate_per_second 0 must be a whole number, at least 1"),
+    ("nginx_tls", {"nginx_tls_route_limits": {"catalog": {"burst": -1}}}, "nginx_tls_route_limits.catalog.burst -1 must be a whole number, at least 0"),
+    ("nginx_tls", {"nginx_tls_route_limits": ["catalog"]}, "argument 'nginx_tls_route_limits' is of type list"),
     ("monitoring", {"monitoring_dcgm_exporter_interval_ms": 5}, "monitoring_dcgm_exporter_interval_ms: 5 is not accepted; give milliseconds, at least 100"),
     ("monitoring", {"monitoring_alert_drift_stale_hours": 0}, "monitoring_alert_drift_stale_hours: 0"),
     ("monitoring", {"monitoring_prometheus_listen_address": "localhost"}, "monitoring_prometheus_listen_address: 'localhost' is not an IPv4 address"),
@@ -332,6 +542,52 @@ def test_roles_to_check_follow_the_tags(run, skip, expected):
     assert inputs.roles_to_check(ROLES, run, skip, ("offline_repo",)) == expected
 
 
+SITE_LIST = [
+    {"role": "offline_repo", "group": "llmfleet", "switch": "llmfleet_offline", "always": True},
+    {"role": "ubuntu_base", "group": "llmfleet"},
+    {"role": "nvidia_driver", "group": "gpu_nodes", "gpu_steps": "nvidia_driver: ..."},
+    {"role": "nginx_tls", "group": "gpu_nodes", "switch": "llmfleet_edge"},
+    {"role": "monitoring", "group": "llmfleet", "switch": "llmfleet_monitoring"},
+]
+# fleet_defaults' defaults of these switches
+SWITCHES = {"llmfleet_offline": False, "llmfleet_edge": True, "llmfleet_monitoring": False}
+
+
+@pytest.mark.parametrize("switches, groups, expected", [
+    ({}, ["llmfleet", "gpu_nodes"], ["ubuntu_base", "nvidia_driver", "nginx_tls"]),
+    ({}, ["llmfleet"], ["ubuntu_base"]),
+    ({}, [], []),
+    ({"llmfleet_offline": True, "llmfleet_monitoring": True}, ["llmfleet", "gpu_nodes"],
+     ["offline_repo", "ubuntu_base", "nvidia_driver", "nginx_tls", "monitoring"]),
+    ({"llmfleet_edge": False}, ["llmfleet", "gpu_nodes"], ["ubuntu_base", "nvidia_driver"]),
+    ({"llmfleet_edge": "no", "llmfleet_monitoring": "yes"}, ["gpu_nodes", "llmfleet"], ["ubuntu_base", "nvidia_driver", "monitoring"]),
+])
+def test_site_roles_follow_the_groups_and_the_switches_in_the_plays_order(switches, groups, expected):
+    assert inputs.site_roles(SITE_LIST, dict(SWITCHES, **switches), groups) == expected
+
+
+def test_site_roles_by_group():
+    assert inputs.site_roles(SITE_LIST, dict(SWITCHES, llmfleet_monitoring=True)) == {
+        "llmfleet": ["ubuntu_base", "monitoring"], "gpu_nodes": ["nvidia_driver", "nginx_tls"]}
+
+
+@pytest.mark.parametrize("entries, switches, message", [
+    ([{"role": "cuda_toolkit"}], {}, "llmfleet_site_role_list entry 0 {\"role\": \"cuda_toolkit\"} needs a role and a group"),
+    ([{"role": "cuda_toolkit", "group": "gpu_nodes", "switch": "cuda_toolkit_enabled"}], {"cuda_toolkit_enabled": True},
+     "cuda_toolkit has the switch 'cuda_toolkit_enabled'; give an llmfleet_* setting"),
+    # the switch's default is fleet_defaults', not a second one here
+    ([{"role": "cuda_toolkit", "group": "gpu_nodes", "switch": "llmfleet_cuda_toolkit", "default": False}], {"llmfleet_cuda_toolkit": True},
+     "cuda_toolkit has unknown keys default"),
+    ([{"role": "cuda_toolkit", "group": "gpu_nodes", "when": "x"}], {}, "cuda_toolkit has unknown keys when"),
+    ([{"role": "a", "group": "g"}, {"role": "a", "group": "h"}], {}, "a is listed twice"),
+    ([{"role": "cuda_toolkit", "group": "gpu_nodes", "switch": "llmfleet_cuda_toolkit"}], {},
+     "llmfleet_cuda_toolkit without a value: fleet_defaults gives every switch its default"),
+])
+def test_site_role_list_mistakes_are_named(entries, switches, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        inputs.site_roles(entries, switches, ["gpu_nodes"])
+
+
 # -- site.yml's own settings ---------------------------------------------------------------------
 @pytest.mark.parametrize("values, message", [
     ({"llmfleet_serve_batch": 0}, "llmfleet_serve_batch: 0 is not accepted; give a number of hosts (1 or more) or a share like \"25%\""),
@@ -373,3 +629,8 @@ def test_local_repositories_are_urls_too(role, over):
 def test_file_urls_need_an_absolute_local_path(value):
     problems = judge("nvidia_container_toolkit", nvidia_container_toolkit_repo_url=value)["problems"]
     assert len(problems) == 1 and "is not a URL; give an http://, https:// or file:// URL" in problems[0], problems
+
+
+def test_route_groups_with_limits_are_accepted():
+    routes = [{"path": "/v1/chat/completions"}, {"path": "/v1/models", "group": "catalog"}]
+    assert judge("nginx_tls", nginx_tls_routes=routes, nginx_tls_route_limits={"catalog": {"rate_per_second": 50, "burst": 0}})["problems"] == []

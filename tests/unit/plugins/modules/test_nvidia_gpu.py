@@ -2,7 +2,9 @@
 import json
 
 import pytest
+import yaml
 
+from ansible_collections.llmfleet.deepseek.plugins.module_utils import gpu_settings
 from ansible_collections.llmfleet.deepseek.plugins.modules import nvidia_gpu
 from fakes.fake_pynvml import FakePynvml, NVML_ERROR_DRIVER_NOT_LOADED, h100
 from module_runner import loader_for, run_module
@@ -222,3 +224,16 @@ def test_driver_not_loaded(run):
     done = run({"power_limit": 500}, FakePynvml(init_error=NVML_ERROR_DRIVER_NOT_LOADED))
     assert done.failed
     assert done.result["msg"].startswith("NVML is unavailable on this host: the NVIDIA driver is not loaded")
+
+
+def test_the_options_are_gpu_settings_own():
+    """One table: the module's options (documented and accepted) are the desired-state document's
+    (gpu_settings.OPTIONS), so a new setting needs no second list here."""
+    assert set(yaml.safe_load(nvidia_gpu.DOCUMENTATION)["options"]) == set(gpu_settings.OPTIONS)
+
+
+def test_a_uuid_in_upper_case_names_the_gpu(run):
+    lib = FakePynvml(gpus=[h100(0, uuid="GPU-abcdef01-0000-4000-8000-00000000000a")])
+    done = run({"gpus": ["GPU-ABCDEF01-0000-4000-8000-00000000000A"], "power_limit": 500}, lib, check=True)
+    assert not done.failed, done.result
+    assert done.result["gpus"][0]["uuid"] == "GPU-abcdef01-0000-4000-8000-00000000000a"

@@ -175,8 +175,8 @@ def test_proprietary_module_flavour(monkeypatch, sysfs):
 # could not check warns (allow_unavailable) or fails where it can only be wrong (issue 24, class 6).
 
 UUID_5 = "GPU-00000000-0000-4000-8000-000000000005"
-FORMS = ("is not a GPU index (0, 1, ...) or a GPU uuid (GPU- and 32 hex digits grouped 8-4-4-4-12, as nvidia-smi -L "
-         "prints it)")
+# The rule and its wording are gpu_settings.parse_selectors' (nvidia_gpu and gpu_tuning judge with it too).
+FORMS = "is not a GPU index (0, 1, ...) or a GPU uuid (GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, as nvidia-smi -L prints it)"
 
 
 @pytest.fixture
@@ -197,7 +197,7 @@ def test_a_selector_of_the_wrong_form_is_refused_on_any_host_before_nvml(monkeyp
         lib.calls.clear()
     done = run(monkeypatch, {"gpus": ["0", entry], "allow_unavailable": allow}, lib, sysfs)
     assert done.failed
-    assert done.result["msg"] == "gpus: entry 2 %r %s" % (entry, FORMS)
+    assert done.result["msg"] == "gpus: %r %s" % (entry, FORMS)
     assert lib is None or lib.calls == []
 
 
@@ -205,7 +205,7 @@ def test_a_mig_uuid_is_refused_saying_so(monkeypatch, sysfs):
     mig = "MIG-4f1c9a3e-7d2b-5e8f-9a1c-2b3d4e5f6a7b"
     done = run(monkeypatch, {"gpus": [mig, "x"]}, FakePynvml(), sysfs)
     assert done.failed and done.result["msg"] == (
-        "gpus: entry 1 %r is a MIG device; this module reads whole GPUs, give the parent GPU's index or uuid; entry 2 'x' %s"
+        "gpus: %r is a MIG device; give the parent GPU's index or uuid (settings and facts are per whole GPU); gpus: 'x' %s"
         % (mig, FORMS))
 
 

@@ -471,7 +471,7 @@ def cli(argv=None, loader=nvml.load_pynvml, out=None, err=None):
     parser = argparse.ArgumentParser(
         prog="llmfleet-gpu-settings",
         description="Apply the gpu_tuning role's desired GPU settings (a JSON document) through NVML.")
-    parser.add_argument("document", help="the desired-state file (the role writes /etc/llmfleet/gpu-settings.json)")
+    parser.add_argument("document", help="the desired-state file (the role writes /opt/llmfleet/gpu-settings/desired-state.json)")
     parser.add_argument("--validate", action="store_true",
                         help="only judge the document (no NVML): what the role's copy task runs before it writes it")
     parser.add_argument("--check", action="store_true", help="say what would change, change nothing")

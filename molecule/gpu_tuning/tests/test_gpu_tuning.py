@@ -16,7 +16,7 @@ import scenario  # noqa: E402  (molecule/_shared/scenario.py)
 
 SCENARIO = scenario.scenario_dir()
 UNIT = "/etc/systemd/system/llmfleet-gpu-settings.service"
-DESIRED = "/etc/llmfleet/gpu-settings.json"
+DESIRED = "/opt/llmfleet/gpu-settings/desired-state.json"
 DEFAULTS = os.path.join(SCENARIO, "..", "..", "roles", "gpu_tuning", "defaults", "main.yml")
 FAKES = os.path.join(SCENARIO, "..", "..", "tests", "unit", "fakes")
 FAKE_DIR = "/tmp/fake-nvml"  # the FAKE pynvml, only for the test's own runs of the command

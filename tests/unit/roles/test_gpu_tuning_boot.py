@@ -236,7 +236,7 @@ def test_the_role_writes_the_options_it_passes_to_nvidia_gpu(rendered):
 def test_the_unit_runs_the_entry_on_the_document(rendered):
     unit = (rendered / "unit").read_text()
     execs = [line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("ExecStart=")]
-    assert execs == ["/opt/llmfleet/nvml/bin/python /opt/llmfleet/gpu-settings/llmfleet_gpu_settings.py /etc/llmfleet/gpu-settings.json"]
+    assert execs == ["/opt/llmfleet/nvml/bin/python /opt/llmfleet/gpu-settings/llmfleet_gpu_settings.py /opt/llmfleet/gpu-settings/desired-state.json"]
     assert "ConditionPathExists=/dev/nvidiactl" in unit and "nvidia-smi" not in unit
 
 

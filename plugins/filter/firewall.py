@@ -12,16 +12,17 @@ GROUP_KEYS = ("sources", "ports", "proto")
 
 
 def group_rules(groups, variable="firewall_groups"):
-    """One rule per port of each group, named after the group; a group without sources adds no
-    rule (the port stays as the rest of INPUT leaves it). The rules themselves (addresses, port
-    range, protocol) are judged by the module, which names the rule."""
+    """One rule per port of each group, named `<variable>.<group>` (or the group's own name when
+    `variable` is empty: the role's built-in groups are named after their variable); a group
+    without sources adds no rule (the port stays as the rest of INPUT leaves it). The rules
+    themselves (addresses, port range, protocol) are judged by the module, which names the rule."""
     if groups is None:
         return []
     if not isinstance(groups, dict):
-        raise AnsibleFilterError("%s must be a mapping of group name to {sources, ports, proto}, not %r" % (variable, groups))
+        raise AnsibleFilterError("%s must be a mapping of group name to {sources, ports, proto}, not %r" % (variable or "the groups", groups))
     rules = []
     for name, group in groups.items():
-        where = "%s.%s" % (variable, name)
+        where = "%s.%s" % (variable, name) if variable else str(name)
         if not isinstance(group, dict):
             raise AnsibleFilterError("%s must be a mapping with sources and ports (and an optional proto), not %r" % (where, group))
         unknown = sorted(set(group) - set(GROUP_KEYS))
@@ -35,7 +36,7 @@ def group_rules(groups, variable="firewall_groups"):
         if not sources:
             continue
         for port in ports:
-            rule = {"name": name if name.startswith("firewall_") else where, "port": port,
+            rule = {"name": where, "port": port,
                     "proto": group.get("proto", "tcp"), "sources": list(sources)}
             rules.append(rule)
     return rules

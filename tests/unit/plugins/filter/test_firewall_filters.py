@@ -19,7 +19,7 @@ def test_one_rule_per_port_named_after_the_group():
 
 
 def test_the_built_in_groups_keep_the_name_of_their_variable():
-    rules = group_rules({"firewall_edge_sources": {"sources": ["10.0.0.0/8"], "ports": [443], "proto": "tcp"}})
+    rules = group_rules({"firewall_edge_sources": {"sources": ["10.0.0.0/8"], "ports": [443], "proto": "tcp"}}, variable="")
     assert rules == [{"name": "firewall_edge_sources", "port": 443, "proto": "tcp", "sources": ["10.0.0.0/8"]}]
 
 
